@@ -1,0 +1,195 @@
+//! Incremental, fail-fast UTF-8 validation for text messages that arrive in pieces.
+//!
+//! A text message may be split across frames, and a frame across reads, at any byte,
+//! including inside a multi-byte character. [`Utf8Validator`] carries the bytes of an
+//! unfinished character from one piece to the next and reports an error as soon as a
+//! byte makes the sequence invalid (RFC 6455 §8.1: fail the connection with 1007), not
+//! at the end of the message.
+
+use core::fmt;
+
+/// Text that is not valid UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utf8Error;
+
+impl fmt::Display for Utf8Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid UTF-8 in text")
+    }
+}
+
+impl core::error::Error for Utf8Error {}
+
+/// Validates a stream of bytes as UTF-8, piece by piece.
+///
+/// ```
+/// use hybi::utf8::Utf8Validator;
+/// let mut v = Utf8Validator::new();
+/// // "€" is E2 82 AC: split it across three pieces.
+/// assert!(v.feed(b"price: \xE2").is_ok());
+/// assert!(v.feed(b"\x82").is_ok());
+/// assert!(v.feed(b"\xAC").is_ok());
+/// assert!(v.finish().is_ok());
+/// // A byte that can never continue the sequence fails right away.
+/// assert!(v.feed(b"\xE2\x28").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Utf8Validator {
+    /// Bytes of an unfinished character carried over from the previous piece.
+    partial: [u8; 4],
+    /// How many bytes of `partial` are in use (0 to 3).
+    partial_len: u8,
+}
+
+/// The length of the UTF-8 sequence a leading byte starts (0 if it cannot start one).
+#[inline]
+fn sequence_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a message.
+    #[inline]
+    pub const fn new() -> Utf8Validator {
+        Utf8Validator {
+            partial: [0; 4],
+            partial_len: 0,
+        }
+    }
+
+    /// Forgets any unfinished character, ready for a new message.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.partial_len = 0;
+    }
+
+    /// True if the bytes fed so far end inside a character.
+    #[inline]
+    pub const fn is_incomplete(&self) -> bool {
+        self.partial_len != 0
+    }
+
+    /// Validates the next piece of the message.
+    ///
+    /// Returns an error as soon as the bytes so far cannot be the start of valid UTF-8.
+    /// A piece may end inside a character; the rest is expected in the next piece.
+    /// After an error the validator's state is unspecified until [`reset`](Self::reset).
+    #[inline]
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
+        if self.partial_len != 0 {
+            data = self.complete_partial(data)?;
+        }
+        match core::str::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if e.error_len().is_some() {
+                    return Err(Utf8Error);
+                }
+                // The input ended inside a character whose bytes so far are valid.
+                let tail = &data[e.valid_up_to()..];
+                self.partial[..tail.len()].copy_from_slice(tail);
+                self.partial_len = tail.len() as u8;
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves bytes from `data` into the carried character until it is complete (or
+    /// `data` runs out), and returns what is left of `data`.
+    #[cold]
+    fn complete_partial<'a>(&mut self, data: &'a [u8]) -> Result<&'a [u8], Utf8Error> {
+        let have = usize::from(self.partial_len);
+        let want = sequence_len(self.partial[0]);
+        let take = (want - have).min(data.len());
+        self.partial[have..have + take].copy_from_slice(&data[..take]);
+        let now = have + take;
+        match core::str::from_utf8(&self.partial[..now]) {
+            Ok(_) => {
+                self.partial_len = 0;
+                Ok(&data[take..])
+            }
+            Err(e) if e.error_len().is_none() => {
+                // Still a valid prefix; `data` is exhausted.
+                self.partial_len = now as u8;
+                Ok(&data[take..])
+            }
+            Err(_) => Err(Utf8Error),
+        }
+    }
+
+    /// Checks that the message does not end inside a character.
+    #[inline]
+    pub fn finish(&self) -> Result<(), Utf8Error> {
+        if self.partial_len == 0 {
+            Ok(())
+        } else {
+            Err(Utf8Error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn feed_split(bytes: &[u8], cut_every: usize) -> Result<(), Utf8Error> {
+        let mut v = Utf8Validator::new();
+        for piece in bytes.chunks(cut_every.max(1)) {
+            v.feed(piece)?;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn fails_on_the_first_bad_byte_not_at_the_end() {
+        // Autobahn 6.4.x: valid prefix, then a byte that makes it invalid.
+        let mut v = Utf8Validator::new();
+        assert!(v.feed("κόσμε".as_bytes()).is_ok());
+        assert!(v.feed(b"\xF4\x90").is_err(), "F4 90 is above U+10FFFF");
+
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"\xED").is_ok());
+        assert!(v.feed(b"\xA0").is_err(), "ED A0 starts a surrogate");
+
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"\xC0").is_err(), "C0 is never valid");
+    }
+
+    #[test]
+    fn truncated_character_fails_at_finish() {
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"ok \xF0\x9F\x98").is_ok());
+        assert!(v.is_incomplete());
+        assert_eq!(v.finish(), Err(Utf8Error));
+    }
+
+    #[test]
+    fn partial_character_then_invalid_continuation() {
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"\xE2\x82").is_ok());
+        assert!(v.feed(b"A").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_core_for_every_split(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in 1usize..8,
+        ) {
+            let expected = core::str::from_utf8(&bytes).is_ok();
+            prop_assert_eq!(feed_split(&bytes, cut).is_ok(), expected);
+        }
+
+        #[test]
+        fn valid_strings_pass_for_every_split(s in "\\PC{0,40}", cut in 1usize..6) {
+            prop_assert!(feed_split(s.as_bytes(), cut).is_ok());
+        }
+    }
+}
