@@ -607,9 +607,9 @@ impl Connection {
                     }));
                 }
                 Delivery::Message => {
-                    self.input
-                        .msg
-                        .extend_from_slice(&self.input.buf[start..end]);
+                    let max = self.core.config.max_message_size;
+                    let Input { buf, msg, .. } = &mut self.input;
+                    append_bounded(msg, &buf[start..end], max);
                     if message_done {
                         self.core.rx_message = None;
                         let len = self.input.msg.len();
@@ -877,6 +877,21 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.core.handle_timeout(now);
     }
+}
+
+/// Appends to the assembly buffer, growing its capacity by doubling but never beyond
+/// the message limit (once doubling passes half the limit it goes straight to the
+/// limit, so a message near the limit is not copied twice). The buffer never holds
+/// more than the limit; a reallocation briefly holds the old half-size buffer too.
+#[inline]
+fn append_bounded(msg: &mut Vec<u8>, data: &[u8], max: usize) {
+    let want = msg.len() + data.len();
+    if want > msg.capacity() {
+        let doubled = msg.capacity().saturating_mul(2);
+        let grown = if doubled > max / 2 { max } else { doubled };
+        msg.reserve_exact(grown.max(want) - msg.len());
+    }
+    msg.extend_from_slice(data);
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
