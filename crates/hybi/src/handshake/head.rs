@@ -121,8 +121,10 @@ impl core::error::Error for HeadError {}
 /// a peer trickling newlines can make the reader parse.
 const MAX_EMPTY_LINES: usize = 4;
 
-/// Smallest buffered length at which the reader parses again without a new line.
-const MIN_REPARSE: usize = 64;
+/// Up to this many buffered bytes the reader parses on every call, so malformed input
+/// is refused as soon as its bytes show it, whatever the split. Beyond it, it parses
+/// when a line ends or the buffer has doubled.
+const EAGER_PARSE: usize = 1024;
 
 /// A head that httparse can read: a request or a response.
 pub(crate) trait Head: Sized {
@@ -209,14 +211,19 @@ fn owned_headers(parsed: &[httparse::Header<'_>]) -> Headers {
 ///   of the input; the bytes after it are handed back untouched and never parsed;
 /// - at most [`Limits::max_header_bytes`] bytes are ever parsed, and the reader stops
 ///   with an error once more than that arrived without a complete head;
-/// - bounded work against a peer that trickles bytes: it parses when a line ends (at
-///   most `max_headers` + a few times before a result) or when the buffer doubled, so
-///   a whole handshake costs O((max_headers + log max_header_bytes) × max_header_bytes).
+/// - the same outcome for any split of an input that ends with a line end or is at
+///   most 1 KiB long (a longer input still without a complete line may be refused
+///   later than its bytes would allow, at its next line end or doubling);
+/// - bounded work against a peer that trickles bytes: up to 1 KiB it parses on every
+///   call; beyond, when a line ends (at most `max_headers` + a few times before a
+///   result) or when the buffer doubled, so a whole head costs at most about
+///   1 KiB² + (max_headers + log₂ max_header_bytes) × max_header_bytes bytes parsed.
 #[derive(Debug)]
 pub(crate) struct HeadReader {
     buf: Vec<u8>,
     limits: Limits,
-    /// Parse again, even without a new line, once this many bytes are buffered.
+    /// Beyond [`EAGER_PARSE`], parse again without a new line once this many bytes are
+    /// buffered.
     reparse_at: usize,
     /// A result (head or error) was returned: nothing more is read.
     finished: bool,
@@ -252,10 +259,11 @@ impl HeadReader {
         debug_assert!(!self.finished, "HeadReader used after its result");
         self.buf.extend_from_slice(data);
         let over = self.buf.len() > self.limits.max_header_bytes;
-        if !(over || data.contains(&b'\n') || self.buf.len() >= self.reparse_at) {
+        let len = self.buf.len();
+        if !(over || len <= EAGER_PARSE || len >= self.reparse_at || data.contains(&b'\n')) {
             return Ok(None);
         }
-        self.reparse_at = self.buf.len().saturating_mul(2).max(MIN_REPARSE);
+        self.reparse_at = len.saturating_mul(2);
         match self.parse::<T>() {
             Ok(None) if over => self.finish(Err(HeadError::TooLarge)),
             Ok(None) => Ok(None),
@@ -317,9 +325,11 @@ mod tests {
     }
 
     #[test]
-    fn parses_only_on_new_lines_or_doubling() {
-        // Trickling a long line byte by byte parses O(log n) times, not n times.
+    fn trickled_long_line_parses_a_logarithmic_number_of_times() {
+        // Trickling a long line byte by byte parses O(log n) times beyond the eager
+        // prefix, not n times.
         let mut r = HeadReader::new(Limits::default());
+        r.receive::<RequestHead>(&[b'G'; EAGER_PARSE]).unwrap();
         let mut parses = 0;
         for _ in 0..8000 {
             let before = r.reparse_at;

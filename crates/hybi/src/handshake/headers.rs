@@ -249,7 +249,7 @@ pub(crate) fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// `value` without leading or trailing spaces and tabs (OWS).
-fn trim_ows(value: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
     let end = value

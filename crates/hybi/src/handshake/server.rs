@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::head::{HeadError, HeadReader, Limits, RequestHead};
-use super::headers::{HeaderError, Headers, Repeated, check_header, is_token};
+use super::headers::{HeaderError, Headers, Repeated, check_header, is_token, trim_ows};
 use super::key::{Key, KeyError};
 use super::response::{InvalidReply, Response};
 use crate::config::Config;
@@ -87,7 +87,7 @@ impl ServerHandshake {
 /// later, there is exactly one non-empty `Host`, `Upgrade` holds `websocket`,
 /// `Connection` holds `Upgrade`, `Sec-WebSocket-Version` is 13, there is exactly one
 /// `Sec-WebSocket-Key` decoding to 16 bytes, every offered subprotocol is a token, and
-/// there is at most one `Origin`, in UTF-8.
+/// there is at most one `Origin`, in UTF-8, and no request body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpgradeRequest {
     method: String,
@@ -144,7 +144,8 @@ impl UpgradeRequest {
         }
         let mut list = Headers::default();
         for (name, value) in headers {
-            let (name, value) = (name.as_ref(), value.as_ref());
+            // Trimmed as httparse trims, so both paths see the same values.
+            let (name, value) = (name.as_ref(), trim_ows(value.as_ref()));
             check_header(name, value).map_err(|e| {
                 RequestError::Head(match e {
                     HeaderError::InvalidValue(_) => HeadError::HeaderValue,
@@ -205,6 +206,12 @@ impl UpgradeRequest {
                 Ok(p) if is_token(p) => protocols.push(p.to_string()),
                 _ => return Err(RequestError::InvalidProtocol),
             }
+        }
+        // A body would be taken for WebSocket frames: refuse rather than guess.
+        let body = headers.contains("Transfer-Encoding")
+            || headers.get_all("Content-Length").any(|v| v != b"0");
+        if body {
+            return Err(RequestError::UnexpectedBody);
         }
         if let Some(origin) = single(&headers, "Origin")? {
             if core::str::from_utf8(origin).is_err() {
@@ -428,6 +435,9 @@ pub enum RequestError {
     InvalidProtocol,
     /// A non-UTF-8 `Origin` header (400).
     InvalidOrigin,
+    /// A `Transfer-Encoding` or a non-zero `Content-Length`: a request body, whose bytes
+    /// would otherwise be taken for WebSocket frames (400).
+    UnexpectedBody,
     /// [`ServerHandshake::receive`] was called after it returned its outcome: an
     /// application bug (500).
     Finished,
@@ -466,6 +476,7 @@ impl RequestError {
             }
             RequestError::InvalidProtocol => "invalid Sec-WebSocket-Protocol",
             RequestError::InvalidOrigin => "invalid Origin header",
+            RequestError::UnexpectedBody => "WebSocket handshake must not have a body",
             RequestError::Finished => "handshake already finished",
         }
     }
