@@ -35,3 +35,10 @@ impl<F: FnMut(&mut [u8]) + Send> RandomSource for F {
         self(buf)
     }
 }
+
+impl RandomSource for alloc::boxed::Box<dyn RandomSource> {
+    #[inline]
+    fn fill(&mut self, buf: &mut [u8]) {
+        (**self).fill(buf)
+    }
+}

@@ -1,0 +1,308 @@
+//! Connecting: `connect(url)` and a [`ClientBuilder`] for everything else.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant as StdInstant};
+
+use hybi::handshake::{ClientHandshake, ClientRequest, Headers, Limits};
+use hybi::{Config, RandomSource};
+use rand::{RngCore, SeedableRng};
+
+use crate::error::{Error, HandshakeError, Result};
+use crate::socket::WebSocket;
+use crate::stream::Stream;
+
+/// A random source for mask and handshake keys: ChaCha12, seeded from the OS.
+pub(crate) fn os_seeded_rng() -> impl RandomSource + 'static {
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    move |buf: &mut [u8]| rng.fill_bytes(buf)
+}
+
+/// What the server answered to a successful upgrade.
+#[derive(Clone, Debug)]
+pub struct Response {
+    protocol: Option<String>,
+    headers: Headers,
+}
+
+impl Response {
+    /// The subprotocol the server chose (always one we offered).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The response's header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+/// Connects to a `ws://` URL with default settings.
+///
+/// ```no_run
+/// let (mut ws, _response) = hybi_std::connect("ws://127.0.0.1:9002/echo")?;
+/// ws.send_text("hello")?;
+/// println!("{:?}", ws.read()?);
+/// # Ok::<(), hybi_std::Error>(())
+/// ```
+pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response)> {
+    ClientBuilder::new(url).connect()
+}
+
+/// Settings for a client connection.
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    url: String,
+    protocols: Vec<String>,
+    headers: Vec<(String, String)>,
+    connect_timeout: Option<Duration>,
+    handshake_timeout: Duration,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    nodelay: bool,
+    config: Config,
+    limits: Limits,
+}
+
+/// The parts of a `ws://` or `wss://` URL a client needs.
+struct Target {
+    host: String,
+    port: u16,
+    secure: bool,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Target> {
+    let parsed = url::Url::parse(url).map_err(|e| Error::Url(format!("{url}: {e}")))?;
+    let secure = match parsed.scheme() {
+        "ws" => false,
+        "wss" => true,
+        other => {
+            return Err(Error::Url(format!(
+                "{url}: scheme {other:?} is not ws or wss"
+            )));
+        }
+    };
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(Error::Url(format!("{url}: no host"))),
+    };
+    if parsed.fragment().is_some() {
+        return Err(Error::Url(format!(
+            "{url}: a WebSocket URL has no #fragment"
+        )));
+    }
+    let port = parsed.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
+    let mut path = parsed.path().to_owned();
+    if let Some(query) = parsed.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    Ok(Target {
+        host,
+        port,
+        secure,
+        path,
+    })
+}
+
+impl ClientBuilder {
+    /// Settings for connecting to `url` (`ws://host[:port][/path][?query]`).
+    pub fn new(url: &str) -> ClientBuilder {
+        ClientBuilder {
+            url: url.to_owned(),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout: None,
+            handshake_timeout: Duration::from_secs(10),
+            read_timeout: None,
+            write_timeout: None,
+            nodelay: true,
+            config: Config::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Offers a subprotocol (in order of preference; call again for more).
+    pub fn protocol(mut self, name: &str) -> ClientBuilder {
+        self.protocols.push(name.to_owned());
+        self
+    }
+
+    /// Adds a header to the request (Origin, Authorization, Cookie, ...).
+    pub fn header(mut self, name: &str, value: &str) -> ClientBuilder {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Gives up connecting after this long (default: the OS's timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives up on the handshake after this long (default: 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The socket's read timeout (see [`WebSocket::set_read_timeout`]); default none.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The TCP socket's write timeout; default none.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> ClientBuilder {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Disables Nagle's algorithm (default: true, as every frame is written whole).
+    pub fn nodelay(mut self, on: bool) -> ClientBuilder {
+        self.nodelay = on;
+        self
+    }
+
+    /// The engine's settings: limits, keepalive, close timeout, delivery mode.
+    pub fn config(mut self, config: Config) -> ClientBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Limits on the handshake response's size.
+    pub fn limits(mut self, limits: Limits) -> ClientBuilder {
+        self.limits = limits;
+        self
+    }
+
+    /// Resolves the host, connects over TCP and runs the handshake.
+    pub fn connect(self) -> Result<(WebSocket<TcpStream>, Response)> {
+        let target = parse_url(&self.url)?;
+        if target.secure {
+            return Err(Error::Url(format!(
+                "{}: wss:// needs TLS; connect a TLS stream yourself and use connect_with_stream",
+                self.url
+            )));
+        }
+        let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(Error::Dns)?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::Dns(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no address", target.host),
+            )));
+        }
+        let mut last = None;
+        let mut stream = None;
+        for addr in &addrs {
+            let attempt = match self.connect_timeout {
+                Some(t) => TcpStream::connect_timeout(addr, t),
+                None => TcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(stream) = stream else {
+            return Err(Error::Connect(last.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotConnected, "no address to connect to")
+            })));
+        };
+        stream.set_nodelay(self.nodelay)?;
+        stream.set_write_timeout(self.write_timeout)?;
+        self.handshake(stream, target)
+    }
+
+    /// Runs the handshake over a stream you connected yourself (a TLS stream for
+    /// `wss://`, a Unix socket, a proxy tunnel). The URL supplies the Host header and
+    /// the path.
+    pub fn connect_with_stream<S: Stream>(self, stream: S) -> Result<(WebSocket<S>, Response)> {
+        let target = parse_url(&self.url)?;
+        self.handshake(stream, target)
+    }
+
+    fn handshake<S: Stream>(self, mut stream: S, target: Target) -> Result<(WebSocket<S>, Response)> {
+        let mut request = ClientRequest::new(
+            &target.host,
+            Some(target.port),
+            target.secure,
+        )
+        .path(&target.path)
+        .limits(self.limits);
+        for p in &self.protocols {
+            request = request.protocol(p);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let mut rng = os_seeded_rng();
+        let mut handshake = ClientHandshake::new(&request, &mut rng)
+            .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
+        stream.write_all(handshake.request())?;
+        stream.flush()?;
+
+        let deadline = StdInstant::now() + self.handshake_timeout;
+        let mut buf = [0u8; 4096];
+        let accepted = loop {
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            if left.is_zero() {
+                return Err(Error::Handshake(HandshakeError::Timeout));
+            }
+            stream.set_read_timeout(Some(left))?;
+            let n = match stream.read(&mut buf) {
+                Ok(0) => return Err(Error::Handshake(HandshakeError::UnexpectedEof)),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(Error::Io(e)),
+            };
+            match handshake.receive(&buf[..n]) {
+                Ok(Some(accepted)) => break accepted,
+                Ok(None) => {}
+                Err(e) => return Err(Error::Handshake(HandshakeError::Response(e))),
+            }
+        };
+        stream.set_read_timeout(None)?;
+        let response = Response {
+            protocol: accepted.protocol().map(str::to_owned),
+            headers: accepted.headers().clone(),
+        };
+        let conn = accepted.into_connection(self.config, rng);
+        let mut ws = WebSocket::from_parts(stream, conn);
+        ws.set_read_timeout(self.read_timeout);
+        Ok((ws, response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = parse_url("ws://example.com/chat?room=1").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.secure, t.path.as_str()), ("example.com", 80, false, "/chat?room=1"));
+        let t = parse_url("wss://[::1]:9443").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.secure, t.path.as_str()), ("::1", 9443, true, "/"));
+        assert!(matches!(parse_url("http://example.com"), Err(Error::Url(_))));
+        assert!(matches!(parse_url("not a url"), Err(Error::Url(_))));
+        assert!(matches!(parse_url("ws://example.com/#frag"), Err(Error::Url(_))));
+    }
+}

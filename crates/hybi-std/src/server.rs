@@ -1,0 +1,406 @@
+//! A small thread-per-connection server: routes by path, an upgrade hook, and
+//! per-connection handlers with callbacks.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use hybi::handshake::{Limits, UpgradeRequest};
+use hybi::{CloseCode, Config};
+
+use crate::accept::{Acceptor, Decision};
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::split::Writer;
+
+/// A handle to one connection, for replying from a callback or sending from any
+/// other thread (a chat room broadcasting to its members, say). Cheap to clone.
+#[derive(Clone)]
+pub struct Peer {
+    id: u64,
+    addr: SocketAddr,
+    writer: Writer<TcpStream>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// A number unique to this connection within the server.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a text message (returns once written to the socket).
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.writer.send_text(text)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.writer.send_binary(data)
+    }
+
+    /// Sends a ping.
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        self.writer.ping(payload)
+    }
+
+    /// Starts the closing handshake; `on_close` follows when the client answers.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        self.writer.close(code, reason)
+    }
+
+    /// Bytes queued for this connection and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.writer.buffered_amount()
+    }
+}
+
+/// Callbacks for one connection. Each is handed the connection's [`Peer`] to reply
+/// with. A handler is created per connection by the route's factory, so it can keep
+/// per-connection state in `self`.
+pub trait Handler: Send + 'static {
+    /// The connection is open.
+    fn on_open(&mut self, peer: &Peer) {
+        let _ = peer;
+    }
+    /// A text message arrived.
+    fn on_text(&mut self, peer: &Peer, text: &str) {
+        let _ = (peer, text);
+    }
+    /// A binary message arrived.
+    fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
+        let _ = (peer, data);
+    }
+    /// A piece of a message, in [`Delivery::Streaming`](hybi::Delivery::Streaming)
+    /// mode (see [`hybi::Fragment`]).
+    fn on_fragment(&mut self, peer: &Peer, kind: hybi::MessageKind, data: &[u8], first: bool, fin: bool) {
+        let _ = (peer, kind, data, first, fin);
+    }
+    /// A ping arrived (the pong is already sent).
+    fn on_ping(&mut self, peer: &Peer, payload: &[u8]) {
+        let _ = (peer, payload);
+    }
+    /// A pong arrived.
+    fn on_pong(&mut self, peer: &Peer, payload: &[u8]) {
+        let _ = (peer, payload);
+    }
+    /// The connection ended, once, however it ended: the peer's close code and reason
+    /// after a clean close, the code we sent after a protocol error, 1006 when the
+    /// connection dropped without a close frame.
+    fn on_close(&mut self, peer: &Peer, code: CloseCode, reason: &str) {
+        let _ = (peer, code, reason);
+    }
+}
+
+type Factory = dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync;
+type Hook = dyn Fn(&UpgradeRequest) -> Decision + Send + Sync;
+
+/// Builds a [`Server`].
+pub struct ServerBuilder {
+    routes: HashMap<String, Arc<Factory>>,
+    should_upgrade: Option<Arc<Hook>>,
+    acceptor: Acceptor,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+}
+
+impl ServerBuilder {
+    /// No routes yet (every path answers 404).
+    pub fn new() -> ServerBuilder {
+        ServerBuilder {
+            routes: HashMap::new(),
+            should_upgrade: None,
+            acceptor: Acceptor::new(),
+        }
+    }
+
+    /// Serves WebSockets at `path` (exact match, without the query): `factory` makes
+    /// the handler of each new connection from its request.
+    pub fn route<H, F>(mut self, path: &str, factory: F) -> ServerBuilder
+    where
+        H: Handler,
+        F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
+    {
+        let factory: Arc<Factory> = Arc::new(move |req| Box::new(factory(req)));
+        self.routes.insert(path.to_owned(), factory);
+        self
+    }
+
+    /// A hook that sees every request to a known route before it is upgraded and may
+    /// reject it (status, headers, body) or accept it with a subprotocol and extra
+    /// headers.
+    pub fn should_upgrade(
+        mut self,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.should_upgrade = Some(Arc::new(hook));
+        self
+    }
+
+    /// The engine's settings for every connection (limits, keepalive, timeouts).
+    pub fn config(mut self, config: Config) -> ServerBuilder {
+        self.acceptor = self.acceptor.config(config);
+        self
+    }
+
+    /// Limits on request size.
+    pub fn limits(mut self, limits: Limits) -> ServerBuilder {
+        self.acceptor = self.acceptor.limits(limits);
+        self
+    }
+
+    /// A client that does not finish its request within this is dropped (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.acceptor = self.acceptor.handshake_timeout(timeout);
+        self
+    }
+
+    /// Binds the listening socket.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(Server {
+            listener,
+            inner: Arc::new(Inner {
+                routes: self.routes,
+                should_upgrade: self.should_upgrade,
+                acceptor: self.acceptor,
+                peers: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                stopping: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    routes: HashMap<String, Arc<Factory>>,
+    should_upgrade: Option<Arc<Hook>>,
+    acceptor: Acceptor,
+    peers: Mutex<HashMap<u64, Peer>>,
+    next_id: AtomicU64,
+    stopping: AtomicBool,
+}
+
+/// A thread-per-connection WebSocket server.
+///
+/// ```no_run
+/// use hybi_std::{Handler, Peer, Server};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_text(&mut self, peer: &Peer, text: &str) {
+///         let _ = peer.send_text(text);
+///     }
+///     fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
+///         let _ = peer.send_binary(data);
+///     }
+/// }
+///
+/// let server = Server::builder().route("/echo", |_req| Echo).bind("127.0.0.1:9002")?;
+/// server.run()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    inner: Arc<Inner>,
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error), each
+    /// on its own thread.
+    pub fn run(self) -> io::Result<()> {
+        for stream in self.listener.incoming() {
+            if self.inner.stopping.load(Ordering::Acquire) {
+                break;
+            }
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) if is_transient(&e) => {
+                    log::warn!("accept failed: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let inner = Arc::clone(&self.inner);
+            thread::Builder::new()
+                .name("hybi-conn".into())
+                .spawn(move || serve(inner, stream))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the server on a background thread.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let addr = self.local_addr()?;
+        let inner = Arc::clone(&self.inner);
+        let thread = thread::Builder::new()
+            .name("hybi-accept".into())
+            .spawn(move || self.run())?;
+        Ok(ServerHandle {
+            addr,
+            inner,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || e.raw_os_error().is_some_and(|c| c == 24 || c == 23) // EMFILE, ENFILE
+}
+
+/// Controls a server started with [`Server::spawn`].
+pub struct ServerHandle {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    thread: Option<thread::JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Handles to every open connection (for broadcasting, say).
+    pub fn peers(&self) -> Vec<Peer> {
+        lock_peers(&self.inner).values().cloned().collect()
+    }
+
+    /// Stops accepting and sends close 1001 ("going away") to every connection; their
+    /// threads end as the clients answer (or the close timeout passes).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for peer in lock_peers(&self.inner).values() {
+            let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop();
+        }
+    }
+}
+
+fn lock_peers(inner: &Inner) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
+    inner.peers.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One connection's thread: handshake, routing, then the read loop.
+fn serve(inner: Arc<Inner>, stream: TcpStream) {
+    if inner.stopping.load(Ordering::Acquire) {
+        return;
+    }
+    let addr = match stream.peer_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let _ = stream.set_nodelay(true);
+    let mut factory = None;
+    let accepted = inner.acceptor.accept_with(stream, |req| {
+        let Some(route) = inner.routes.get(req.path()) else {
+            return Decision::reject(404, "no WebSocket here");
+        };
+        let decision = match &inner.should_upgrade {
+            Some(hook) => hook(req),
+            None => Decision::accept(),
+        };
+        if matches!(decision, Decision::Accept { .. }) {
+            factory = Some(route(req));
+        }
+        decision
+    });
+    let ws = match accepted {
+        Ok(ws) => ws,
+        Err(e) => {
+            log::debug!("{addr}: handshake failed: {e}");
+            return;
+        }
+    };
+    let Some(mut handler) = factory else { return };
+    let (mut reader, writer) = match ws.split() {
+        Ok(halves) => halves,
+        Err(e) => {
+            log::warn!("{addr}: cannot split: {e}");
+            return;
+        }
+    };
+    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+    let peer = Peer { id, addr, writer };
+    lock_peers(&inner).insert(id, peer.clone());
+    handler.on_open(&peer);
+    let (code, reason) = loop {
+        match reader.read() {
+            Ok(Message::Text(t)) => handler.on_text(&peer, &t),
+            Ok(Message::Binary(b)) => handler.on_binary(&peer, &b),
+            Ok(Message::Fragment {
+                kind,
+                data,
+                first,
+                fin,
+            }) => handler.on_fragment(&peer, kind, &data, first, fin),
+            Ok(Message::Ping(p)) => handler.on_ping(&peer, &p),
+            Ok(Message::Pong(p)) => handler.on_pong(&peer, &p),
+            Ok(Message::Close(info)) => break (info.code, info.reason),
+            Err(Error::Protocol(e)) => break (e.close_code(), e.to_string()),
+            Err(Error::ConnectionClosed) => {
+                let info = peer.writer.peer_close();
+                break info.map_or((CloseCode::ABNORMAL, String::new()), |i| (i.code, i.reason));
+            }
+            Err(e) => break (CloseCode::ABNORMAL, e.to_string()),
+        }
+    };
+    lock_peers(&inner).remove(&id);
+    handler.on_close(&peer, code, &reason);
+    // Let the closing handshake finish (the server closes TCP first).
+    let _ = reader.read();
+}

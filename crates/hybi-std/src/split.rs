@@ -1,0 +1,251 @@
+//! Full duplex from two threads: a [`Reader`] and a [`Writer`] sharing one engine.
+//!
+//! The reader blocks on its own handle of the stream without holding any lock; the
+//! engine and the writing handle sit behind one mutex, taken briefly to feed received
+//! bytes, to queue a send, and to write. Writes from both halves (a message from the
+//! writer, a pong from the reader) therefore never interleave mid-frame.
+
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant as StdInstant};
+
+use hybi::{CloseCode, Connection, MessageKind, State};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::message::{CloseInfo, Message};
+use crate::stream::Stream;
+
+const READ_CHUNK: usize = 64 << 10;
+
+struct Shared<S> {
+    conn: Connection,
+    writer: S,
+    transport_closed: bool,
+}
+
+impl<S: Stream> Shared<S> {
+    fn flush(&mut self) -> Result<()> {
+        while self.conn.has_output() {
+            let mut slices: [&[u8]; 8] = [&[]; 8];
+            let count = self.conn.pending_output_vectored(&mut slices);
+            let io_slices = slices.map(IoSlice::new);
+            match self.writer.write_vectored(&io_slices[..count]) {
+                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.conn.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+        self.writer.flush().map_err(Error::Io)
+    }
+
+    fn close_transport(&mut self) {
+        if !self.transport_closed {
+            self.transport_closed = true;
+            let _ = self.writer.shutdown_write();
+        }
+    }
+}
+
+fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
+    // A panic in another thread while holding the lock leaves the engine consistent
+    // (it never panics mid-update), so keep going.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The receiving half of a split [`WebSocket`](crate::WebSocket).
+pub struct Reader<S> {
+    shared: Arc<Mutex<Shared<S>>>,
+    stream: S,
+    buf: Vec<u8>,
+    read_timeout: Option<Duration>,
+}
+
+/// The sending half of a split [`WebSocket`](crate::WebSocket). Cloneable: any number
+/// of threads may send.
+pub struct Writer<S> {
+    shared: Arc<Mutex<Shared<S>>>,
+}
+
+impl<S> Clone for Writer<S> {
+    fn clone(&self) -> Self {
+        Writer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+pub(crate) fn split<S: Stream>(
+    conn: Connection,
+    reader: S,
+    writer: S,
+    read_timeout: Option<Duration>,
+) -> (Reader<S>, Writer<S>) {
+    let shared = Arc::new(Mutex::new(Shared {
+        conn,
+        writer,
+        transport_closed: false,
+    }));
+    (
+        Reader {
+            shared: Arc::clone(&shared),
+            stream: reader,
+            buf: vec![0; READ_CHUNK],
+            read_timeout,
+        },
+        Writer { shared },
+    )
+}
+
+impl<S: Stream> Reader<S> {
+    /// How long [`read`](Self::read) waits for a message (`None`: forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Reads the next message; pings are answered through the shared writer.
+    /// Returns [`Error::ConnectionClosed`] after the closing handshake.
+    pub fn read(&mut self) -> Result<Message> {
+        let deadline = self.read_timeout.map(|t| StdInstant::now() + t);
+        loop {
+            let timeout = {
+                let mut shared = lock(&self.shared);
+                let shared = &mut *shared;
+                shared.conn.handle_timeout(clock::now());
+                match shared.conn.poll_event() {
+                    Ok(Some(event)) => {
+                        let message = Message::from(event);
+                        let _ = shared.flush();
+                        if shared.conn.should_close_transport() {
+                            shared.close_transport();
+                        }
+                        return Ok(message);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        if matches!(e, hybi::Error::Protocol(_) | hybi::Error::IdleTimeout) {
+                            let _ = shared.flush();
+                        }
+                        if shared.conn.should_close_transport() {
+                            shared.close_transport();
+                        }
+                        return Err(Error::Protocol(e));
+                    }
+                }
+                if shared.conn.state() == State::Closed
+                    && (shared.conn.should_close_transport() || shared.transport_closed)
+                {
+                    shared.close_transport();
+                    return Err(Error::ConnectionClosed);
+                }
+                shared.flush()?;
+                let timer = shared.conn.poll_timeout().map(clock::to_std);
+                match (timer, deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
+            let timeout = match timeout {
+                Some(at) => {
+                    let left = at.saturating_duration_since(StdInstant::now());
+                    if left.is_zero() {
+                        if deadline.is_some_and(|d| StdInstant::now() >= d) {
+                            return Err(Error::Timeout);
+                        }
+                        continue;
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            self.stream.set_read_timeout(timeout)?;
+            match self.stream.read(&mut self.buf) {
+                Ok(0) => lock(&self.shared).conn.receive_eof(),
+                Ok(n) => lock(&self.shared).conn.receive(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if deadline.is_some_and(|d| StdInstant::now() >= d) {
+                        return Err(Error::Timeout);
+                    }
+                }
+                Err(e) => {
+                    lock(&self.shared).conn.receive_eof();
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+    }
+
+    /// A writer for the same connection.
+    pub fn writer(&self) -> Writer<S> {
+        Writer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Stream> Writer<S> {
+    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> std::result::Result<R, hybi::SendError>) -> Result<R> {
+        let mut shared = lock(&self.shared);
+        let out = f(&mut shared.conn)?;
+        shared.flush()?;
+        Ok(out)
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.with(|c| c.send_text(text))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.with(|c| c.send_binary(data))
+    }
+
+    /// Sends one fragment of a message.
+    pub fn send_fragment(&self, kind: MessageKind, data: &[u8], fin: bool) -> Result<()> {
+        self.with(|c| c.send_fragment(kind, data, fin))
+    }
+
+    /// Sends a ping.
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        self.with(|c| c.send_ping(payload))
+    }
+
+    /// Sends a pong.
+    pub fn pong(&self, payload: &[u8]) -> Result<()> {
+        self.with(|c| c.send_pong(payload))
+    }
+
+    /// Starts the closing handshake; the reader receives the peer's close.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        self.with(|c| c.close(code, reason))
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        lock(&self.shared).conn.state()
+    }
+
+    /// The peer's close code and reason, once its close frame arrived.
+    pub fn peer_close(&self) -> Option<CloseInfo> {
+        lock(&self.shared)
+            .conn
+            .peer_close()
+            .map(|(code, reason)| CloseInfo {
+                code,
+                reason: reason.to_owned(),
+            })
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        lock(&self.shared).conn.buffered_output()
+    }
+}

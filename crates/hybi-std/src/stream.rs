@@ -1,0 +1,113 @@
+//! What a [`WebSocket`](crate::WebSocket) needs from its transport beyond `Read + Write`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+/// A byte stream a WebSocket runs over: `Read + Write`, plus optional control of read
+/// timeouts (so the engine's timers fire while waiting for data) and of shutting down.
+///
+/// Implemented for [`TcpStream`] and (on Unix) `UnixStream`. For another stream (a TLS
+/// stream, say), implement it on a wrapper, delegating the timeout to the socket
+/// underneath, or wrap the stream in [`Untimed`] to run without read timeouts: the
+/// engine's timers (keepalive, close timeout) then only fire when data arrives.
+pub trait Stream: Read + Write {
+    /// Sets how long a read may block (`None`: forever). Default: does nothing.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Ends the stream in both directions. Default: does nothing (dropping the
+    /// stream closes it).
+    fn shutdown(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ends our sending direction only (a TCP FIN), so the peer reads end of input
+    /// while we can still read what it sends. Default: [`shutdown`](Self::shutdown).
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Both)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+    fn shutdown(&mut self) -> io::Result<()> {
+        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Write)
+    }
+}
+
+impl<S: Stream + ?Sized> Stream for Box<S> {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+    fn shutdown(&mut self) -> io::Result<()> {
+        (**self).shutdown()
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
+/// Any `Read + Write` as a [`Stream`] without timeout control.
+#[derive(Debug)]
+pub struct Untimed<S>(pub S);
+
+impl<S: Read> Read for Untimed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Write> Write for Untimed<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Read + Write> Stream for Untimed<S> {}
+
+/// A stream that can be duplicated into a reading and a writing handle, which
+/// [`WebSocket::split`](crate::WebSocket::split) needs.
+pub trait TryClone: Sized {
+    /// Another handle to the same stream.
+    fn try_clone(&self) -> io::Result<Self>;
+}
+
+impl TryClone for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+}
+
+#[cfg(unix)]
+impl TryClone for std::os::unix::net::UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        std::os::unix::net::UnixStream::try_clone(self)
+    }
+}
