@@ -1,0 +1,35 @@
+//! Echo server for the Autobahn|Testsuite `fuzzingclient`: every text and binary
+//! message is echoed, on any path.
+//!
+//! Usage: `cargo run --release -p hybi-std --example autobahn-server [ADDR]`
+//! (default 127.0.0.1:9002).
+
+use std::net::TcpListener;
+
+use hybi_std::Message;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let listener = TcpListener::bind(&addr)?;
+    eprintln!("autobahn echo server (hybi-std) on {addr}");
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let _ = stream.set_nodelay(true);
+        std::thread::spawn(move || {
+            let Ok(mut ws) = hybi_std::accept(stream) else {
+                return;
+            };
+            // Echo until the connection ends; a failed send shows up as the reason
+            // on the next read.
+            loop {
+                let _ = match ws.read() {
+                    Ok(Message::Text(t)) => ws.send_text(&t),
+                    Ok(Message::Binary(b)) => ws.send_binary_owned(b),
+                    Ok(_) => Ok(()),
+                    Err(_) => return,
+                };
+            }
+        });
+    }
+    Ok(())
+}
