@@ -90,7 +90,14 @@ pub trait Handler: Send + 'static {
     }
     /// A piece of a message, in [`Delivery::Streaming`](hybi::Delivery::Streaming)
     /// mode (see [`hybi::Fragment`]).
-    fn on_fragment(&mut self, peer: &Peer, kind: hybi::MessageKind, data: &[u8], first: bool, fin: bool) {
+    fn on_fragment(
+        &mut self,
+        peer: &Peer,
+        kind: hybi::MessageKind,
+        data: &[u8],
+        first: bool,
+        fin: bool,
+    ) {
         let _ = (peer, kind, data, first, fin);
     }
     /// A ping arrived (the pong is already sent).
