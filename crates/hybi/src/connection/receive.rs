@@ -126,7 +126,7 @@ impl Connection {
     /// bytes read.
     ///
     /// The buffer is allocated on first use with
-    /// [`Config::read_buffer_size`] bytes. The slice is empty only if the caller
+    /// [`Config::read_buffer_size`](crate::Config::read_buffer_size) bytes. The slice is empty only if the caller
     /// committed bytes without draining events: call [`poll_event`](Self::poll_event)
     /// until it returns `Ok(None)` first.
     pub fn read_buf(&mut self) -> &mut [u8] {
