@@ -12,10 +12,11 @@ use std::time::Duration;
 use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
 
-use crate::accept::{Acceptor, Decision};
+use crate::accept::Acceptor;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::split::Writer;
+use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
 /// other thread (a chat room broadcasting to its members, say). Cheap to clone.
