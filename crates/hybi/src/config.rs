@@ -39,9 +39,10 @@ pub struct Config {
     /// fails the connection with 1009 as soon as its header arrives. Applies in
     /// streaming mode too. Default: 64 MiB.
     pub max_message_size: usize,
-    /// Answer every ping with a pong carrying the same payload. When several pings
-    /// arrive before the answer is written, only the latest is answered (RFC 6455
-    /// §5.5.3), so a ping flood cannot grow the output. Default: true.
+    /// Answer every ping with a pong carrying the same payload, in order with the
+    /// rest of the output. When more than 8 KiB of output is waiting to be written (a
+    /// peer that pings but does not read), only the latest ping is answered (RFC 6455
+    /// §5.5.3 allows it), so a ping flood cannot grow the output. Default: true.
     pub auto_pong: bool,
     /// Send a ping when nothing has been received for this long, and fail the
     /// connection if nothing arrives within [`pong_timeout`](Self::pong_timeout) after

@@ -80,7 +80,7 @@ pub mod utf8;
 
 pub use close::CloseCode;
 pub use config::{Config, Delivery};
-pub use connection::{Connection, Role, State};
+pub use connection::{Connection, Outbox, Role, State};
 pub use error::{Error, ProtocolError, SendError};
 pub use event::{CloseFrame, Event, Fragment, MessageKind};
 pub use frame::{FrameHeader, OpCode};

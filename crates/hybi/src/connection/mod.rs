@@ -57,6 +57,11 @@ pub enum State {
 /// Payload lengths at or above this, handed over by value, are queued without a copy.
 const OWNED_THRESHOLD: usize = 4 << 10;
 
+/// Pongs are answered one for one while less than this is queued for writing; above
+/// it (a peer that sends pings but does not read), only the latest ping is answered
+/// (RFC 6455 §5.5.3), so a ping flood cannot grow the output.
+const PONG_COALESCE_AT: usize = 8 << 10;
+
 /// Smallest receive buffer used, whatever the configuration says: room for any
 /// control frame with its header.
 const MIN_READ_BUFFER: usize = 256;
@@ -88,7 +93,8 @@ struct Core {
     out: Output,
     tx_message: Option<MessageKind>,
     tx_utf8: Utf8Validator,
-    /// Latest unanswered ping payload (answered once, when output is next taken).
+    /// Latest unanswered ping payload, kept when the output is backed up; written
+    /// before anything else is queued, or when output is next taken.
     pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
 
     close_sent: bool,

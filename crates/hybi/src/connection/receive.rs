@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use super::timers::Timer;
-use super::{Connection, Core, Input, MIN_READ_BUFFER, OWNED_THRESHOLD, Outbox};
+use super::{Connection, Core, Input, MIN_READ_BUFFER, OWNED_THRESHOLD, Outbox, PONG_COALESCE_AT};
 use crate::close::{CloseCode, MAX_REASON_LEN, parse_close_payload};
 use crate::config::Delivery;
 use crate::connection::Role;
@@ -582,9 +582,16 @@ impl Core {
         match opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
-                    let mut copy = [0u8; MAX_CONTROL_PAYLOAD];
-                    copy[..payload.len()].copy_from_slice(payload);
-                    self.pending_pong = Some((copy, payload.len() as u8));
+                    if self.out.len() < PONG_COALESCE_AT {
+                        // Answer in order, behind what is already queued.
+                        self.pending_pong = None;
+                        self.write_frame(OpCode::Pong, true, payload);
+                    } else {
+                        // The peer is not reading: keep only the latest answer.
+                        let mut copy = [0u8; MAX_CONTROL_PAYLOAD];
+                        copy[..payload.len()].copy_from_slice(payload);
+                        self.pending_pong = Some((copy, payload.len() as u8));
+                    }
                 }
                 Ok(Some(Ready::Ping { start, end }))
             }

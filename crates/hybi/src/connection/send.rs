@@ -316,6 +316,10 @@ impl Core {
 
     /// Encodes one frame into the output buffer (masking it in the client role).
     pub(super) fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        if self.pending_pong.is_some() && opcode != OpCode::Pong {
+            // The answer to an earlier ping goes before anything queued after it.
+            self.flush_pong();
+        }
         let mask = self.mask_key();
         let header = FrameHeader {
             fin,
@@ -340,6 +344,9 @@ impl Core {
 
     /// Queues a whole data message whose payload the caller gave up.
     pub(super) fn write_owned(&mut self, opcode: OpCode, mut payload: Vec<u8>) {
+        if self.pending_pong.is_some() {
+            self.flush_pong();
+        }
         if payload.len() < OWNED_THRESHOLD {
             self.write_frame(opcode, true, &payload);
             return;

@@ -1,0 +1,152 @@
+//! Per-connection callbacks ([`Handler`]) and what they are handed ([`Context`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hybi::{CloseCode, Fragment, MessageKind, Outbox};
+
+use crate::sender::{ConnId, SendFailure, Sender, Target, WorkerShared};
+
+/// Callbacks for one connection, called on its event loop's thread. A handler is made
+/// per connection (by the route's factory, or given to
+/// [`Server::connect`](crate::Server::connect)), so per-connection state lives in
+/// `self`. Every callback gets a [`Context`] to reply through. Callbacks must not
+/// block: they run on a loop shared by thousands of connections.
+pub trait Handler: Send + 'static {
+    /// The connection is open (the handshake is done).
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+    /// A whole text message.
+    fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+        let _ = (ctx, text);
+    }
+    /// A whole binary message.
+    fn on_binary(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+        let _ = (ctx, data);
+    }
+    /// A piece of a message, with [`Delivery::Streaming`](hybi::Delivery::Streaming).
+    fn on_fragment(&mut self, ctx: &mut Context<'_>, fragment: Fragment<'_>) {
+        let _ = (ctx, fragment);
+    }
+    /// A ping (the pong is already queued unless auto-pong is off).
+    fn on_ping(&mut self, ctx: &mut Context<'_>, payload: &[u8]) {
+        let _ = (ctx, payload);
+    }
+    /// A pong.
+    fn on_pong(&mut self, ctx: &mut Context<'_>, payload: &[u8]) {
+        let _ = (ctx, payload);
+    }
+    /// The queued output crossed the high-water mark (`paused`: reading from this
+    /// peer stops) or drained below half of it (`!paused`: reading resumes).
+    fn on_backpressure(&mut self, ctx: &mut Context<'_>, paused: bool) {
+        let _ = (ctx, paused);
+    }
+    /// The connection ended. Called exactly once for every connection that opened
+    /// (and for client connections that failed to open): the peer's code and reason
+    /// after its close frame; the code we sent after a protocol error or an idle
+    /// timeout; 1006 when the connection dropped, timed out, or (client) could not be
+    /// established, with the reason saying why.
+    fn on_close(&mut self, ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
+        let _ = (ctx, code, reason);
+    }
+}
+
+/// What a connection's [`Handler`] knows of it beyond the engine.
+pub(crate) struct ConnInfo {
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) token: usize,
+    pub(crate) serial: u64,
+    pub(crate) addr: SocketAddr,
+    /// Sends that would queue more than this fail with `Backpressure`.
+    pub(crate) limit: usize,
+}
+
+/// A connection, as a callback sees it: reply, get a [`Sender`] to keep, or close.
+pub struct Context<'a> {
+    pub(crate) out: Outbox<'a>,
+    pub(crate) info: &'a ConnInfo,
+}
+
+impl Context<'_> {
+    fn check(&self) -> Result<(), SendFailure> {
+        if self.out.buffered_output() > self.info.limit {
+            Err(SendFailure::Backpressure)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Queues a text message (written when the callback returns, batched with others).
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendFailure> {
+        self.check()?;
+        self.out.send_text(text).map_err(SendFailure::Refused)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendFailure> {
+        self.check()?;
+        self.out.send_binary(data).map_err(SendFailure::Refused)
+    }
+
+    /// Queues one fragment of a message (see [`hybi::Connection::send_fragment`]).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), SendFailure> {
+        self.check()?;
+        self.out
+            .send_fragment(kind, data, fin)
+            .map_err(SendFailure::Refused)
+    }
+
+    /// Queues a ping.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendFailure> {
+        self.out.send_ping(payload).map_err(SendFailure::Refused)
+    }
+
+    /// Queues a pong.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendFailure> {
+        self.out.send_pong(payload).map_err(SendFailure::Refused)
+    }
+
+    /// Starts the closing handshake.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendFailure> {
+        self.out.close(code, reason).map_err(SendFailure::Refused)
+    }
+
+    /// A [`Sender`] for this connection, to keep (in a chat room, say) and use from
+    /// any thread.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            shared: Arc::clone(&self.info.shared),
+            target: Target::Known(self.info.token),
+            serial: self.info.serial,
+        }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        ConnId {
+            worker: self.info.shared.id,
+            serial: self.info.serial,
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.info.addr
+    }
+
+    /// Bytes queued for this connection and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.out.buffered_output()
+    }
+
+    /// True until a close frame is sent or received.
+    pub fn is_open(&self) -> bool {
+        self.out.can_send()
+    }
+}

@@ -1,0 +1,81 @@
+//! # hybi-mio: many WebSocket connections per thread
+//!
+//! An event-loop adapter that drives the [`hybi`] engine over [mio]: one loop per
+//! worker thread (each with its own `SO_REUSEPORT` listener), thousands of connections
+//! each. Every protocol decision stays in the engine; this crate moves bytes and time.
+//!
+//! - [`Server::builder`]: routes by path (404 otherwise), a `should_upgrade` hook that
+//!   can reject or add headers, limits on connections, handshake time and size.
+//! - [`Handler`]: callbacks per connection (open, text, binary, fragment, ping, pong,
+//!   close, backpressure), each handed a [`Context`] to reply through.
+//! - [`Sender`]: a `Clone + Send + Sync` handle to any connection, usable from any
+//!   thread (broadcast to a room), woken into the loop through a `mio::Waker`, with a
+//!   [`Completion`] that says when the message reached the kernel.
+//! - Backpressure: a high-water mark on each connection's queued output, and a
+//!   [`SlowPeer`] policy: pause reading or drop.
+//! - Timers from the engine (keepalive, pong deadline, idle and close timeouts) on a
+//!   heap per loop; graceful shutdown with close 1001.
+//! - Client connections on the same loops: [`Server::connect`].
+//!
+//! The hot path allocates nothing per message: the engine reads straight into
+//! buffers lent from a per-worker pool (returned when a connection goes idle, so idle
+//! connections hold none), events borrow them, replies are encoded into a pooled
+//! output buffer and written with one vectored write per batch.
+//!
+//! ## An echo server and a chat room
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use hybi_mio::{ConnId, Context, Handler, Sender, Server};
+//!
+//! struct Echo;
+//! impl Handler for Echo {
+//!     fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+//!         let _ = ctx.send_text(text);
+//!     }
+//! }
+//!
+//! type Room = Arc<Mutex<HashMap<ConnId, Sender>>>;
+//! struct Member(Room);
+//! impl Handler for Member {
+//!     fn on_open(&mut self, ctx: &mut Context<'_>) {
+//!         self.0.lock().unwrap().insert(ctx.id(), ctx.sender());
+//!     }
+//!     fn on_text(&mut self, _ctx: &mut Context<'_>, text: &str) {
+//!         let text: Arc<str> = text.into(); // one copy, shared by every member
+//!         for member in self.0.lock().unwrap().values() {
+//!             let _ = member.send(Arc::clone(&text));
+//!         }
+//!     }
+//!     fn on_close(&mut self, ctx: &mut Context<'_>, _code: hybi::CloseCode, _reason: &str) {
+//!         self.0.lock().unwrap().remove(&ctx.id());
+//!     }
+//! }
+//!
+//! let room = Room::default();
+//! let server = Server::builder()
+//!     .route("/echo", |_req| Echo)
+//!     .route("/chat", move |_req| Member(Arc::clone(&room)))
+//!     .bind("127.0.0.1:9003")?;
+//! server.join();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod clock;
+mod conn;
+mod handler;
+mod pool;
+mod sender;
+mod server;
+mod worker;
+
+pub use client::{ClientOptions, ConnectError};
+pub use handler::{Context, Handler};
+pub use sender::{Completion, ConnId, Outgoing, SendFailure, Sender};
+pub use server::{Server, ServerBuilder, SlowPeer};
+
+pub use hybi::handshake::{Decision, UpgradeRequest};
+pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};

@@ -1,0 +1,349 @@
+//! Building and running the event loops: [`ServerBuilder`], [`Server`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hybi::Config;
+use hybi::handshake::{Decision, Limits, UpgradeRequest};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::client::{ClientOptions, ConnectError, PendingConnect};
+use crate::handler::Handler;
+use crate::sender::{Command, Sender, Target, WorkerShared};
+use crate::worker::Worker;
+
+/// What to do with a connection whose queued output passes the high-water mark (a peer
+/// that reads slower than it is sent to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlowPeer {
+    /// Stop reading from it (so it cannot make us queue more replies), tell the
+    /// handler ([`Handler::on_backpressure`]), and resume below half the mark. Sends
+    /// to it beyond twice the mark fail with
+    /// [`SendFailure::Backpressure`](crate::SendFailure::Backpressure).
+    #[default]
+    Pause,
+    /// Drop the connection (the handler's `on_close` gets 1006).
+    Drop,
+}
+
+type Factory = Box<dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync>;
+type Hook = Box<dyn Fn(&UpgradeRequest) -> Decision + Send + Sync>;
+
+/// Everything the workers share: routes, hooks, settings.
+pub(crate) struct App {
+    pub(crate) routes: HashMap<String, Factory>,
+    pub(crate) fallback: Option<Factory>,
+    pub(crate) should_upgrade: Option<Hook>,
+    pub(crate) config: Config,
+    pub(crate) limits: Limits,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) high_water: usize,
+    pub(crate) slow_peer: SlowPeer,
+}
+
+impl App {
+    /// Sends that would queue beyond this fail with `Backpressure`.
+    pub(crate) fn send_limit(&self) -> usize {
+        self.high_water.saturating_mul(2)
+    }
+}
+
+/// Builds a [`Server`]: routes, hooks, limits, number of workers.
+pub struct ServerBuilder {
+    app: App,
+    workers: usize,
+    max_connections: usize,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+}
+
+impl ServerBuilder {
+    /// Defaults: one worker per available core, no routes (every path gets 404),
+    /// engine [`Config::default`], 10 s handshake timeout, 1 MiB high-water mark with
+    /// [`SlowPeer::Pause`], 100,000 connections.
+    pub fn new() -> ServerBuilder {
+        ServerBuilder {
+            app: App {
+                routes: HashMap::new(),
+                fallback: None,
+                should_upgrade: None,
+                config: Config::default(),
+                limits: Limits::default(),
+                handshake_timeout: Duration::from_secs(10),
+                high_water: 1 << 20,
+                slow_peer: SlowPeer::Pause,
+            },
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_connections: 100_000,
+        }
+    }
+
+    /// The number of event loops (threads), each with its own listener
+    /// (`SO_REUSEPORT`, the kernel spreads connections) and connections.
+    pub fn workers(mut self, n: usize) -> ServerBuilder {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Serves WebSockets at `path` (exact match, without the query): `factory` makes
+    /// the handler of each connection from its request.
+    pub fn route<H, F>(mut self, path: &str, factory: F) -> ServerBuilder
+    where
+        H: Handler,
+        F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
+    {
+        self.app.routes.insert(
+            path.to_owned(),
+            Box::new(move |req| Box::new(factory(req)) as Box<dyn Handler>),
+        );
+        self
+    }
+
+    /// Serves every path that has no route of its own.
+    pub fn fallback<H, F>(mut self, factory: F) -> ServerBuilder
+    where
+        H: Handler,
+        F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
+    {
+        self.app.fallback = Some(Box::new(move |req| {
+            Box::new(factory(req)) as Box<dyn Handler>
+        }));
+        self
+    }
+
+    /// A hook that sees every request to a served path before the upgrade and decides:
+    /// reject (status, headers, body) or accept (subprotocol, extra headers).
+    pub fn should_upgrade(
+        mut self,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.app.should_upgrade = Some(Box::new(hook));
+        self
+    }
+
+    /// The engine's settings for every connection: size limits, keepalive, idle and
+    /// close timeouts, delivery mode.
+    pub fn config(mut self, config: Config) -> ServerBuilder {
+        self.app.config = config;
+        self
+    }
+
+    /// Limits on the size of upgrade requests.
+    pub fn limits(mut self, limits: Limits) -> ServerBuilder {
+        self.app.limits = limits;
+        self
+    }
+
+    /// A client that has not completed its upgrade request after this is dropped.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.app.handshake_timeout = timeout;
+        self
+    }
+
+    /// Queued output per connection above which [`SlowPeer`] applies.
+    pub fn high_water(mut self, bytes: usize) -> ServerBuilder {
+        self.app.high_water = bytes;
+        self
+    }
+
+    /// What to do with a slow reader.
+    pub fn slow_peer(mut self, policy: SlowPeer) -> ServerBuilder {
+        self.app.slow_peer = policy;
+        self
+    }
+
+    /// Connections accepted at most (over all workers); more are closed at once.
+    pub fn max_connections(mut self, n: usize) -> ServerBuilder {
+        self.max_connections = n;
+        self
+    }
+
+    /// Binds `addr` and starts the workers.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        let first = listener(addr)?;
+        let actual = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..self.workers {
+            listeners.push(listener(actual)?);
+        }
+        self.start_with(listeners.into_iter().map(Some).collect(), Some(actual))
+    }
+
+    /// Starts the workers without a listener: an event loop for client connections
+    /// ([`Server::connect`]).
+    pub fn start(self) -> io::Result<Server> {
+        let none = (0..self.workers).map(|_| None).collect();
+        self.start_with(none, None)
+    }
+
+    fn start_with(
+        self,
+        listeners: Vec<Option<mio::net::TcpListener>>,
+        addr: Option<SocketAddr>,
+    ) -> io::Result<Server> {
+        let app = Arc::new(self.app);
+        let per_worker = self.max_connections.div_ceil(listeners.len().max(1));
+        let mut workers = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let worker = Worker::new(Arc::clone(&app), listener, per_worker)?;
+            let shared = worker.shared();
+            let thread = std::thread::Builder::new()
+                .name(format!("hybi-mio-{i}"))
+                .spawn(move || worker.run())?;
+            workers.push(WorkerHandle {
+                shared,
+                thread: Some(thread),
+            });
+        }
+        Ok(Server {
+            workers,
+            addr,
+            next: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// A non-blocking listening socket with `SO_REUSEADDR` and (on Unix) `SO_REUSEPORT`,
+/// so every worker can listen on the same address.
+fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+struct WorkerHandle {
+    shared: Arc<WorkerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Running event loops: a WebSocket server (if bound) and a place for client
+/// connections.
+///
+/// ```no_run
+/// use hybi_mio::{Context, Handler, Server};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+///         let _ = ctx.send_text(text);
+///     }
+///     fn on_binary(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+///         let _ = ctx.send_binary(data);
+///     }
+/// }
+///
+/// let server = Server::builder().route("/echo", |_req| Echo).bind("127.0.0.1:9003")?;
+/// println!("listening on {:?}", server.local_addr());
+/// server.join();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    workers: Vec<WorkerHandle>,
+    addr: Option<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    /// The address the server listens on (`None` for a client-only loop).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Opens a client connection to `url` on one of the loops, with `handler`'s
+    /// callbacks. Returns at once with the connection's [`Sender`]; `on_open` follows
+    /// when the handshake completes, or `on_close` (1006, with the reason) if it fails.
+    pub fn connect(&self, url: &str, handler: impl Handler) -> Result<Sender, ConnectError> {
+        self.connect_with(ClientOptions::new(url), handler)
+    }
+
+    /// [`connect`](Self::connect) with subprotocols, headers and engine settings.
+    pub fn connect_with(
+        &self,
+        options: ClientOptions,
+        handler: impl Handler,
+    ) -> Result<Sender, ConnectError> {
+        let (socket, addr, handshake) = options.start()?;
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let shared = &self.workers[i].shared;
+        let serial = shared.new_gen();
+        let token_cell = Arc::new(OnceLock::new());
+        let pending = PendingConnect {
+            socket,
+            addr,
+            handshake,
+            config: options.config,
+            handler: Box::new(handler),
+            serial,
+            token_cell: Arc::clone(&token_cell),
+            handshake_timeout: options.handshake_timeout,
+        };
+        match shared.post(Command::Connect(Box::new(pending))) {
+            Ok(()) => Ok(Sender {
+                shared: Arc::clone(shared),
+                target: Target::Pending(token_cell),
+                serial,
+            }),
+            Err(_) => Err(ConnectError::Stopped),
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, send close 1001 to every connection, wait up
+    /// to `grace` for the closing handshakes, then drop what is left and stop the
+    /// loops. Returns when every worker has stopped.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.stop(grace);
+    }
+
+    fn stop(&mut self, grace: Duration) {
+        for w in &self.workers {
+            let _ = w.shared.post(Command::Shutdown { grace });
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Blocks until the loops stop (after a [`shutdown`](Self::shutdown) from another
+    /// handle... or never, for a server meant to run until the process ends).
+    pub fn join(mut self) {
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    /// Dropping the handle shuts the loops down with a one-second grace period.
+    fn drop(&mut self) {
+        if self.workers.iter().any(|w| w.thread.is_some()) {
+            self.stop(Duration::from_secs(1));
+        }
+    }
+}
