@@ -75,5 +75,9 @@ pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};
 
-pub use hybi::handshake::{Decision, UpgradeRequest};
-pub use hybi::{CloseCode, Config, Delivery, MessageKind};
+pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
+pub use hybi::{CloseCode, Config, Delivery, Event, MessageKind, SendError, State};
+
+/// The engine this crate drives, for everything not re-exported above (its error
+/// types, the handshake module, frames).
+pub use hybi;

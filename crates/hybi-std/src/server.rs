@@ -57,9 +57,24 @@ impl Peer {
         self.writer.send_binary(data)
     }
 
+    /// Sends one fragment of a message (stream a reply in pieces).
+    pub fn send_fragment(&self, kind: hybi::MessageKind, data: &[u8], fin: bool) -> Result<()> {
+        self.writer.send_fragment(kind, data, fin)
+    }
+
     /// Sends a ping.
     pub fn ping(&self, payload: &[u8]) -> Result<()> {
         self.writer.ping(payload)
+    }
+
+    /// Sends a pong (needed only with auto-pong off, or as a heartbeat).
+    pub fn pong(&self, payload: &[u8]) -> Result<()> {
+        self.writer.pong(payload)
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> hybi::State {
+        self.writer.state()
     }
 
     /// Starts the closing handshake; `on_close` follows when the client answers.
@@ -110,8 +125,9 @@ pub trait Handler: Send + 'static {
         let _ = (peer, payload);
     }
     /// The connection ended, once, however it ended: the peer's close code and reason
-    /// after a clean close, the code we sent after a protocol error, 1006 when the
-    /// connection dropped without a close frame.
+    /// after a clean close (the engine has already answered it, echoing the code), the
+    /// code we sent after a protocol error, 1006 when the connection dropped without a
+    /// close frame.
     fn on_close(&mut self, peer: &Peer, code: CloseCode, reason: &str) {
         let _ = (peer, code, reason);
     }
