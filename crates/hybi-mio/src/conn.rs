@@ -6,7 +6,10 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
-use hybi::handshake::{Answer, ClientHandshake, Decision, ServerHandshake};
+use hybi::handshake::{
+    Answer, ClientHandshake, Decision, HttpRequest, Incoming, Response, ServerHandshake,
+    UpgradeRequest,
+};
 use hybi::{CloseCode, Config, Connection, Event, Instant};
 use mio::net::TcpStream;
 
@@ -295,36 +298,14 @@ impl Conn {
             let Phase::Accepting(handshake) = &mut self.phase else {
                 return;
             };
-            match handshake.receive(&buf[..n]) {
+            match handshake.receive_any(&buf[..n]) {
                 Ok(None) => {}
-                Ok(Some(request)) => {
-                    let app = env.app;
-                    let route = app.routes.get(request.path()).or(app.fallback.as_ref());
-                    let decision = match (route, &app.should_upgrade) {
-                        (None, _) => Decision::reject(404, "no WebSocket here"),
-                        (Some(_), Some(hook)) => hook(&request),
-                        (Some(_), None) => Decision::accept(),
-                    };
-                    match (request.answer(&decision), route) {
-                        (Answer::Upgrade(accepted), Some(factory)) => {
-                            self.preface = accepted.response().to_bytes();
-                            self.preface_pos = 0;
-                            self.handler = Some(factory(&request));
-                            let mut ws = accepted.into_connection(app.config.clone());
-                            ws.handle_timeout(env.now);
-                            self.ws = Some(ws);
-                            self.phase = Phase::Open;
-                            self.deadline = None;
-                            self.open();
-                        }
-                        (Answer::Refuse(response) | Answer::Invalid(_, response), _) => {
-                            self.refuse(response.to_bytes());
-                        }
-                        (Answer::Upgrade(_), None) => {
-                            // Unreachable: without a route the decision is a 404.
-                            self.refuse(NOT_FOUND.to_vec());
-                        }
-                    }
+                Ok(Some(Incoming::Upgrade(request))) => {
+                    self.upgrade(&request, env);
+                    return;
+                }
+                Ok(Some(Incoming::Http(request))) => {
+                    self.answer_http(&request, env.app);
                     return;
                 }
                 Err(e) => {
@@ -333,6 +314,66 @@ impl Conn {
                     return;
                 }
             }
+        }
+    }
+
+    /// Routes a valid upgrade request: the application's hook decides, the route's
+    /// factory makes the handler.
+    fn upgrade(&mut self, request: &UpgradeRequest, env: &mut Env<'_>) {
+        let app = env.app;
+        let route = app.routes.get(request.path()).or(app.fallback.as_ref());
+        let decision = match (route, &app.should_upgrade) {
+            (None, _) => Decision::reject(404, "no WebSocket here"),
+            (Some(_), Some(hook)) => hook(request),
+            (Some(_), None) => Decision::accept(),
+        };
+        match (request.answer(&decision), route) {
+            (Answer::Upgrade(accepted), Some(factory)) => {
+                self.preface = accepted.response().to_bytes();
+                self.preface_pos = 0;
+                self.handler = Some(factory(request));
+                let mut ws = accepted.into_connection(app.config.clone());
+                ws.handle_timeout(env.now);
+                self.ws = Some(ws);
+                self.phase = Phase::Open;
+                self.deadline = None;
+                self.open();
+            }
+            (Answer::Refuse(response) | Answer::Invalid(_, response), _) => {
+                self.refuse(response.to_bytes());
+            }
+            (Answer::Upgrade(_), None) => {
+                // Unreachable: without a route the decision is a 404.
+                self.refuse(NOT_FOUND.to_vec());
+            }
+        }
+    }
+
+    /// Answers a plain HTTP request: a page, or why there is none.
+    fn answer_http(&mut self, request: &HttpRequest, app: &App) {
+        let page = app.pages.get(request.path());
+        let response = match (request.method(), page) {
+            ("GET" | "HEAD", Some((content_type, body))) => {
+                let body: &[u8] = if request.method() == "HEAD" {
+                    &[]
+                } else {
+                    body
+                };
+                Response::reject(200, &[("Content-Type", content_type.as_str())], body)
+            }
+            (_, Some(_)) => Response::reject(405, &[("Allow", "GET, HEAD")], b""),
+            (_, None) if app.routes.contains_key(request.path()) || app.fallback.is_some() => {
+                Response::reject(
+                    426,
+                    &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+                    b"this is a WebSocket endpoint\n",
+                )
+            }
+            (_, None) => Response::reject(404, &[("Content-Type", "text/plain")], b"not found\n"),
+        };
+        match response {
+            Ok(r) => self.refuse(r.to_bytes()),
+            Err(_) => self.refuse(NOT_FOUND.to_vec()),
         }
     }
 

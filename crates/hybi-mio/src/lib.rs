@@ -25,9 +25,7 @@
 //! ## An echo server and a chat room
 //!
 //! ```no_run
-//! use std::collections::HashMap;
-//! use std::sync::{Arc, Mutex};
-//! use hybi_mio::{ConnId, Context, Handler, Sender, Server};
+//! use hybi_mio::{Context, Handler, Room, Server};
 //!
 //! struct Echo;
 //! impl Handler for Echo {
@@ -36,27 +34,23 @@
 //!     }
 //! }
 //!
-//! type Room = Arc<Mutex<HashMap<ConnId, Sender>>>;
 //! struct Member(Room);
 //! impl Handler for Member {
 //!     fn on_open(&mut self, ctx: &mut Context<'_>) {
-//!         self.0.lock().unwrap().insert(ctx.id(), ctx.sender());
+//!         self.0.join(ctx);
 //!     }
 //!     fn on_text(&mut self, _ctx: &mut Context<'_>, text: &str) {
-//!         let text: Arc<str> = text.into(); // one copy, shared by every member
-//!         for member in self.0.lock().unwrap().values() {
-//!             let _ = member.send(Arc::clone(&text));
-//!         }
+//!         self.0.broadcast(text);
 //!     }
 //!     fn on_close(&mut self, ctx: &mut Context<'_>, _code: hybi::CloseCode, _reason: &str) {
-//!         self.0.lock().unwrap().remove(&ctx.id());
+//!         self.0.leave(ctx.id());
 //!     }
 //! }
 //!
-//! let room = Room::default();
+//! let room = Room::new();
 //! let server = Server::builder()
 //!     .route("/echo", |_req| Echo)
-//!     .route("/chat", move |_req| Member(Arc::clone(&room)))
+//!     .route("/chat", move |_req| Member(room.clone()))
 //!     .bind("127.0.0.1:9003")?;
 //! server.join();
 //! # Ok::<(), std::io::Error>(())
@@ -68,12 +62,14 @@ mod clock;
 mod conn;
 mod handler;
 mod pool;
+mod room;
 mod sender;
 mod server;
 mod worker;
 
 pub use client::{ClientOptions, ConnectError};
 pub use handler::{Context, Handler};
+pub use room::Room;
 pub use sender::{Completion, ConnId, Outgoing, SendFailure, Sender};
 pub use server::{Server, ServerBuilder, SlowPeer};
 

@@ -37,6 +37,8 @@ type Hook = Box<dyn Fn(&UpgradeRequest) -> Decision + Send + Sync>;
 /// Everything the workers share: routes, hooks, settings.
 pub(crate) struct App {
     pub(crate) routes: HashMap<String, Factory>,
+    /// Plain HTTP pages: path → (content type, body).
+    pub(crate) pages: HashMap<String, (String, Arc<[u8]>)>,
     pub(crate) fallback: Option<Factory>,
     pub(crate) should_upgrade: Option<Hook>,
     pub(crate) config: Config,
@@ -74,6 +76,7 @@ impl ServerBuilder {
         ServerBuilder {
             app: App {
                 routes: HashMap::new(),
+                pages: HashMap::new(),
                 fallback: None,
                 should_upgrade: None,
                 config: Config::default(),
@@ -105,6 +108,21 @@ impl ServerBuilder {
             path.to_owned(),
             Box::new(move |req| Box::new(factory(req)) as Box<dyn Handler>),
         );
+        self
+    }
+
+    /// Serves a plain HTTP page at `path` to requests that are not WebSocket upgrades
+    /// (a browser fetching the page that then opens a WebSocket, say). The page is
+    /// sent with `Connection: close`.
+    pub fn page(
+        mut self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Arc<[u8]>>,
+    ) -> ServerBuilder {
+        self.app
+            .pages
+            .insert(path.to_owned(), (content_type.to_owned(), body.into()));
         self
     }
 

@@ -83,4 +83,6 @@ pub use head::{HeadError, Limits};
 pub use headers::{Header, HeaderError, Headers};
 pub use key::{AcceptKey, GUID, Key, KeyError, accept_key};
 pub use response::{InvalidReply, Response};
-pub use server::{RequestError, ServerAccepted, ServerHandshake, UpgradeRequest};
+pub use server::{
+    HttpRequest, Incoming, RequestError, ServerAccepted, ServerHandshake, UpgradeRequest,
+};

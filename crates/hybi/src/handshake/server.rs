@@ -74,9 +74,83 @@ impl ServerHandshake {
         }
     }
 
+    /// Like [`receive`](Self::receive), but a request that does not ask for a
+    /// WebSocket at all (no `Upgrade: websocket` header: a browser fetching a page, a
+    /// health check) comes back as [`Incoming::Http`] instead of an error, for a server
+    /// that also answers plain HTTP. Every other request is validated as by `receive`.
+    pub fn receive_any(&mut self, data: &[u8]) -> Result<Option<Incoming>, RequestError> {
+        if self.reader.is_finished() {
+            return Err(RequestError::Finished);
+        }
+        match self.reader.receive::<RequestHead>(data) {
+            Ok(None) => Ok(None),
+            Ok(Some((head, rest))) => {
+                if head.headers.contains("Upgrade") {
+                    UpgradeRequest::validate(head, rest).map(|r| Some(Incoming::Upgrade(r)))
+                } else {
+                    HttpRequest::new(head).map(|r| Some(Incoming::Http(r)))
+                }
+            }
+            Err(e) => Err(RequestError::Head(e)),
+        }
+    }
+
     /// Bytes received and held while the head is incomplete.
     pub fn buffered(&self) -> usize {
         self.reader.buffered()
+    }
+}
+
+/// What [`ServerHandshake::receive_any`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A valid WebSocket upgrade request.
+    Upgrade(UpgradeRequest),
+    /// A plain HTTP request (no `Upgrade` header).
+    Http(HttpRequest),
+}
+
+/// A plain HTTP request a WebSocket server received: well-formed, HTTP/1.0 or later,
+/// without an `Upgrade` header. Answer it with a [`Response`] (e.g.
+/// [`Response::reject`] with status 200 and a body), then close: the connection is
+/// not kept alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Headers,
+}
+
+impl HttpRequest {
+    fn new(head: RequestHead) -> Result<HttpRequest, RequestError> {
+        let (path, query) = split_target(&head.target).ok_or(RequestError::Target)?;
+        Ok(HttpRequest {
+            path: path.to_string(),
+            query: query.map(ToString::to_string),
+            method: head.method,
+            headers: head.headers,
+        })
+    }
+
+    /// The method (`GET`, `HEAD`, ...).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path of the request target, without the query.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
     }
 }
 
@@ -554,5 +628,37 @@ mod tests {
         ] {
             assert_eq!(split_target(bad), None, "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod receive_any_tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_get_is_an_http_request_and_an_upgrade_is_validated() {
+        let mut h = ServerHandshake::new();
+        let got = h
+            .receive_any(b"GET /index.html?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let Some(Incoming::Http(req)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            (req.method(), req.path(), req.query()),
+            ("GET", "/index.html", Some("x=1"))
+        );
+
+        let mut h = ServerHandshake::new();
+        let got = h.receive_any(
+            b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+        assert!(matches!(got, Ok(Some(Incoming::Upgrade(_)))));
+
+        // An upgrade that is not quite right is still refused as one.
+        let mut h = ServerHandshake::new();
+        let got = h.receive_any(b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
+        assert_eq!(got, Err(RequestError::ConnectionNotUpgrade));
     }
 }
