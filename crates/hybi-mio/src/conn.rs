@@ -687,12 +687,29 @@ impl Conn {
                 d.complete(Err(why));
             }
         };
-        let (Phase::Open, Some(ws)) = (&self.phase, self.ws.as_mut()) else {
+        if !matches!(self.phase, Phase::Open) || self.ws.is_none() {
+            return fail(done, SendFailure::Gone);
+        }
+        if self
+            .ws
+            .as_ref()
+            .is_some_and(|ws| ws.buffered_output() > self.info.limit)
+        {
+            // Over the limit: refuse only if the transport cannot take the backlog.
+            if self.flush().is_err() {
+                self.transport_failed();
+            }
+            if self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| ws.buffered_output() > self.info.limit)
+            {
+                return fail(done, SendFailure::Backpressure);
+            }
+        }
+        let Some(ws) = self.ws.as_mut() else {
             return fail(done, SendFailure::Gone);
         };
-        if ws.buffered_output() > self.info.limit {
-            return fail(done, SendFailure::Backpressure);
-        }
         env.pool.lend_write(ws);
         let result = match message {
             Outgoing::Text(t) => ws.send_text_owned(t),

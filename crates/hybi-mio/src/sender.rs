@@ -245,8 +245,9 @@ impl WorkerShared {
         CURRENT_WORKER.with(|c| c.set(self.id));
     }
 
-    /// Queues a command; wakes the loop unless called from it (it drains its queue
-    /// before sleeping). Gives the command back if the worker has stopped.
+    /// Queues a command; wakes the loop unless called from the loop's own thread
+    /// (which runs what its handlers queued before it sleeps again). Gives the
+    /// command back if the worker has stopped.
     pub(crate) fn post(&self, command: Command) -> Result<(), Command> {
         let was_empty = {
             let mut q = self.lock();
@@ -263,6 +264,11 @@ impl WorkerShared {
             }
         }
         Ok(())
+    }
+
+    /// True if commands are waiting.
+    pub(crate) fn has_commands(&self) -> bool {
+        !self.lock().commands.is_empty()
     }
 
     /// Moves the queued commands into `into` (which should be empty).

@@ -78,7 +78,7 @@ impl Worker {
         self.shared.enter();
         loop {
             let now = clock::now();
-            let timeout = if self.again.is_empty() {
+            let timeout = if self.again.is_empty() && !self.shared.has_commands() {
                 self.timers
                     .peek()
                     .map(|Reverse((at, _, _))| clock::until(now, *at))
@@ -123,6 +123,15 @@ impl Worker {
                 self.touch(t);
             }
             self.drive_touched(now);
+            // Commands posted from this thread while driving (a handler broadcasting
+            // to its room) post no wake-up: run them now rather than after a sleep.
+            for _ in 0..8 {
+                if !self.shared.has_commands() {
+                    break;
+                }
+                self.run_commands(now);
+                self.drive_touched(now);
+            }
             if let Some(deadline) = self.stopping {
                 if self.conns.is_empty() || now >= deadline {
                     break;

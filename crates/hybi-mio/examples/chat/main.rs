@@ -7,7 +7,7 @@
 
 mod room;
 
-use hybi_mio::{Config, Context, Handler, Server};
+use hybi_mio::{Context, Handler, Server};
 
 struct Echo;
 
@@ -26,7 +26,6 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let chat = room::Chat::default();
     let server = Server::builder()
-        .config(Config::default().with_max_message_size(room::MAX_MESSAGE))
         .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
         .route("/chat", move |_| chat.member())
         .route("/echo", |_| Echo)

@@ -16,8 +16,7 @@ use hybi_mio::{CloseCode, Context, Handler, Room};
 /// The page, served at `/`.
 pub const PAGE: &str = include_str!("index.html");
 
-/// Longest message relayed, in bytes: the engine's message limit for `/chat`, so a
-/// longer one fails the connection with 1009 before it is even assembled.
+/// Longest message relayed, in bytes; a longer one closes the connection with 1009.
 pub const MAX_MESSAGE: usize = 64 << 10;
 
 /// Everyone in the chat, and the numbering of guests.
@@ -88,7 +87,11 @@ impl Handler for Member {
             .broadcast_except(ctx.id(), self.notice("join"));
     }
 
-    fn on_text(&mut self, _ctx: &mut Context<'_>, text: &str) {
+    fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+        if text.len() > MAX_MESSAGE {
+            let _ = ctx.close(CloseCode::MESSAGE_TOO_BIG, "message too long");
+            return;
+        }
         let message = format!(
             r#"{{"type":"message","who":{},"text":{}}}"#,
             json_string(&self.name),

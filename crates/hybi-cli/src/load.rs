@@ -1,0 +1,323 @@
+//! `hybi load`: keeps P messages in flight on each of C connections to an echo server
+//! for D seconds, and reports messages/s, MB/s and latency percentiles.
+//!
+//! The connections run on hybi-mio event loops (`--workers`, one by default), so the
+//! generator costs about what an efficient server does per message; latency is the
+//! time from a message's send to its echo, matched in order per connection (echo
+//! servers answer in order), so messages of any size, even empty, are measured.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hybi_mio::{CloseCode, Context, Handler, Server};
+
+use crate::LoadArgs;
+use crate::exit::Exit;
+use crate::histogram::Histogram;
+
+/// What every connection reports into.
+struct Shared {
+    /// The time base of send timestamps.
+    epoch: Instant,
+    /// Keep sending (false: let in-flight messages drain, then close).
+    running: AtomicBool,
+    /// Count completed messages (the measurement window).
+    measuring: AtomicBool,
+    opened: AtomicUsize,
+    ended: AtomicUsize,
+    failed: AtomicUsize,
+    messages: AtomicU64,
+    bad_echoes: AtomicU64,
+    latency: Mutex<Histogram>,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn error(&self, why: String) {
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(why);
+    }
+}
+
+/// One load connection.
+struct LoadConn {
+    shared: Arc<Shared>,
+    payload: Vec<u8>,
+    text: bool,
+    verify: bool,
+    inflight: usize,
+    /// Send times of the messages in flight, oldest first.
+    sent_at: VecDeque<u64>,
+    latency: Histogram,
+    opened: bool,
+    closing: bool,
+}
+
+impl LoadConn {
+    fn send(&mut self, ctx: &mut Context<'_>) {
+        self.sent_at.push_back(self.shared.now());
+        let sent = if self.text {
+            // The payload is ASCII, checked when it was made.
+            match std::str::from_utf8(&self.payload) {
+                Ok(t) => ctx.send_text(t),
+                Err(_) => ctx.send_binary(&self.payload),
+            }
+        } else {
+            ctx.send_binary(&self.payload)
+        };
+        if let Err(e) = sent {
+            self.shared.error(format!("send failed: {e}"));
+        }
+    }
+
+    fn echo(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+        let now = self.shared.now();
+        let Some(sent) = self.sent_at.pop_front() else {
+            self.shared.bad_echoes.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let intact = if self.verify {
+            data == self.payload.as_slice()
+        } else {
+            data.len() == self.payload.len()
+        };
+        if !intact {
+            self.shared.bad_echoes.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.shared.measuring.load(Ordering::Relaxed) {
+            self.latency.record(now.saturating_sub(sent));
+            self.shared.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.shared.running.load(Ordering::Relaxed) {
+            self.send(ctx);
+        } else if self.sent_at.is_empty() && !self.closing {
+            self.closing = true;
+            let _ = ctx.close(CloseCode::NORMAL, "load done");
+        }
+    }
+}
+
+impl Handler for LoadConn {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        self.opened = true;
+        self.shared.opened.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..self.inflight {
+            self.send(ctx);
+        }
+    }
+    fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+        self.echo(ctx, text.as_bytes());
+    }
+    fn on_binary(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+        self.echo(ctx, data);
+    }
+    fn on_close(&mut self, _ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
+        if let Ok(mut all) = self.shared.latency.lock() {
+            all.merge(&self.latency);
+        }
+        let expected = self.closing || code == CloseCode::GOING_AWAY;
+        if !self.opened || !expected {
+            self.shared.failed.fetch_add(1, Ordering::SeqCst);
+            self.shared
+                .error(format!("connection closed: {code} {reason}"));
+        }
+        self.shared.ended.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits until `done()` or `timeout`.
+fn wait_for(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+fn human(n: f64) -> String {
+    if n >= 1e6 {
+        format!("{:.2}M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1}k", n / 1e3)
+    } else {
+        format!("{n:.0}")
+    }
+}
+
+pub(crate) fn run(args: &LoadArgs) -> Exit {
+    if args.conns == 0 || args.inflight == 0 {
+        eprintln!("hybi load: --conns and --inflight must be at least 1");
+        return Exit::Usage;
+    }
+    let Some(window) = crate::seconds(args.secs) else {
+        eprintln!("hybi load: --secs must be a positive number");
+        return Exit::Usage;
+    };
+    let event_loop = match Server::builder().workers(args.workers).start() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hybi load: cannot start the event loop: {e}");
+            return Exit::Network;
+        }
+    };
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        running: AtomicBool::new(true),
+        measuring: AtomicBool::new(false),
+        opened: AtomicUsize::new(0),
+        ended: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        messages: AtomicU64::new(0),
+        bad_echoes: AtomicU64::new(0),
+        latency: Mutex::new(Histogram::default()),
+        first_error: Mutex::new(None),
+    });
+    let payload: Vec<u8> = if args.text {
+        (0..args.size).map(|i| b'a' + (i % 26) as u8).collect()
+    } else {
+        (0..args.size).map(|i| (i * 31 % 251) as u8).collect()
+    };
+    for _ in 0..args.conns {
+        let conn = LoadConn {
+            shared: Arc::clone(&shared),
+            payload: payload.clone(),
+            text: args.text,
+            verify: args.verify,
+            inflight: args.inflight,
+            sent_at: VecDeque::with_capacity(args.inflight),
+            latency: Histogram::default(),
+            opened: false,
+            closing: false,
+        };
+        if let Err(e) = event_loop.connect(&args.url, conn) {
+            eprintln!("hybi load: {e}");
+            return match e {
+                hybi_mio::ConnectError::Url(_) | hybi_mio::ConnectError::Request(_) => Exit::Usage,
+                _ => Exit::Network,
+            };
+        }
+    }
+    let all_started = wait_for(Duration::from_secs(30), || {
+        shared.opened.load(Ordering::SeqCst) + shared.failed.load(Ordering::SeqCst) >= args.conns
+    });
+    let failed = shared.failed.load(Ordering::SeqCst);
+    if !all_started || failed > 0 {
+        let why = shared
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_else(|| "timed out".into());
+        eprintln!(
+            "hybi load: {} of {} connections did not open: {why}",
+            args.conns - shared.opened.load(Ordering::SeqCst),
+            args.conns
+        );
+        return if why.contains("connect") || why.contains("refused") {
+            Exit::Network
+        } else {
+            Exit::LoadFailed
+        };
+    }
+
+    // The measurement window.
+    let started = Instant::now();
+    shared.measuring.store(true, Ordering::SeqCst);
+    let mut last = (started, 0u64);
+    while started.elapsed() < window {
+        let left = window.saturating_sub(started.elapsed());
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        if !args.quiet {
+            let now = Instant::now();
+            let count = shared.messages.load(Ordering::Relaxed);
+            let rate = (count - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+            last = (now, count);
+            eprint!(
+                "\r[{:5.1}s] {:>8} msg/s {:>9.2} MB/s   {} connections   ",
+                started.elapsed().as_secs_f64(),
+                human(rate),
+                rate * args.size as f64 / 1e6,
+                shared.opened.load(Ordering::Relaxed) - shared.ended.load(Ordering::Relaxed),
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    shared.measuring.store(false, Ordering::SeqCst);
+    let elapsed = started.elapsed().as_secs_f64();
+    shared.running.store(false, Ordering::SeqCst);
+    if !args.quiet {
+        eprintln!();
+    }
+    let drained = wait_for(Duration::from_secs(10), || {
+        shared.ended.load(Ordering::SeqCst) >= args.conns
+    });
+    event_loop.shutdown(Duration::from_secs(1));
+
+    let messages = shared.messages.load(Ordering::SeqCst);
+    let bad = shared.bad_echoes.load(Ordering::SeqCst);
+    let failed = shared.failed.load(Ordering::SeqCst);
+    let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_default();
+    let rate = messages as f64 / elapsed;
+    let mbps = rate * args.size as f64 / 1e6;
+    let us = |q: f64| latency.quantile(q) as f64 / 1e3;
+    if args.json {
+        println!(
+            "{{\"url\":{:?},\"conns\":{},\"inflight\":{},\"size\":{},\"text\":{},\"secs\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p99\":{:.1},\"p999\":{:.1},\"max\":{:.1}}},\"bad_echoes\":{},\"failed_connections\":{}}}",
+            args.url,
+            args.conns,
+            args.inflight,
+            args.size,
+            args.text,
+            elapsed,
+            messages,
+            rate,
+            mbps,
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            latency.max() as f64 / 1e3,
+            bad,
+            failed
+        );
+    } else {
+        println!(
+            "{} conns × {} in flight × {} B {} for {:.1}s",
+            args.conns,
+            args.inflight,
+            args.size,
+            if args.text { "text" } else { "binary" },
+            elapsed
+        );
+        println!(
+            "messages   {messages} ({}/s, {mbps:.2} MB/s each way)",
+            human(rate)
+        );
+        println!(
+            "latency    p50 {:.1} µs   p99 {:.1} µs   p99.9 {:.1} µs   max {:.1} µs",
+            us(0.5),
+            us(0.99),
+            us(0.999),
+            latency.max() as f64 / 1e3
+        );
+        if bad > 0 || failed > 0 || !drained {
+            println!("errors     {bad} wrong echoes, {failed} failed connections");
+        }
+    }
+    if bad > 0 || failed > 0 || messages == 0 {
+        if let Some(why) = shared.first_error.lock().ok().and_then(|e| e.clone()) {
+            eprintln!("hybi load: {why}");
+        }
+        return Exit::LoadFailed;
+    }
+    Exit::Ok
+}

@@ -1,0 +1,116 @@
+//! `hybi`: a WebSocket echo and chat server, an interactive client, and a load
+//! generator, built on the hybi engine and its adapters.
+#![forbid(unsafe_code)]
+
+mod connect;
+mod exit;
+mod histogram;
+mod load;
+mod serve;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A WebSocket (RFC 6455) toolbox built on the hybi engine.
+#[derive(Parser, Debug)]
+#[command(name = "hybi", version, about, long_about = None, after_help = exit::HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve /echo, /chat and a chat page at / (open it in a browser).
+    Serve(ServeArgs),
+    /// Talk to a WebSocket server: each stdin line is a message, each message received
+    /// is printed.
+    Connect(ConnectArgs),
+    /// Measure a WebSocket echo server: messages/s, MB/s, latency percentiles.
+    Load(LoadArgs),
+}
+
+/// `hybi serve` options.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub(crate) addr: String,
+    /// Event-loop threads (default: one per core).
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+    /// Seconds a closing connection gets to finish its closing handshake on Ctrl-C.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) grace: u64,
+}
+
+/// `hybi connect` options.
+#[derive(Args, Debug)]
+pub(crate) struct ConnectArgs {
+    /// The server, e.g. ws://127.0.0.1:9001/echo.
+    pub(crate) url: String,
+    /// Offer this subprotocol (repeat for several).
+    #[arg(long = "protocol", value_name = "P")]
+    pub(crate) protocols: Vec<String>,
+    /// Add a request header, e.g. --header 'Authorization: Bearer x' (repeatable).
+    #[arg(long = "header", value_name = "'K: V'")]
+    pub(crate) headers: Vec<String>,
+    /// Send each line as a binary message instead of text.
+    #[arg(long)]
+    pub(crate) binary: bool,
+    /// Send a ping every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) ping: Option<f64>,
+}
+
+/// `hybi load` options.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LoadArgs {
+    /// The echo server, e.g. ws://127.0.0.1:9001/echo.
+    #[arg(long)]
+    pub(crate) url: String,
+    /// Connections.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) conns: usize,
+    /// Messages in flight on each connection.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) inflight: usize,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) size: usize,
+    /// Seconds to measure (after every connection is open).
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) secs: f64,
+    /// Event-loop threads for the client connections.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+    /// Send text messages (ASCII) instead of binary.
+    #[arg(long)]
+    pub(crate) text: bool,
+    /// Check every echo byte for byte, not only its length.
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Print a JSON summary on stdout (progress still goes to stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No live progress line.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Connect(args) => connect::run(&args),
+        Command::Load(args) => load::run(&args),
+    };
+    code.into()
+}
+
+/// Seconds as a duration, refusing nonsense.
+pub(crate) fn seconds(s: f64) -> Option<Duration> {
+    (s.is_finite() && s > 0.0).then(|| Duration::from_secs_f64(s))
+}
