@@ -163,3 +163,39 @@ fn no_timers_no_timeout() {
     s.handle_timeout(secs(1));
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[test]
+fn end_of_input_stops_every_timer() {
+    // Found by fuzzing: a pong deadline armed before the end of input stayed, so
+    // poll_timeout() kept returning an instant in the past and a caller spun.
+    let mut s = keepalive_server();
+    s.handle_timeout(secs(0));
+    s.handle_timeout(secs(10)); // keepalive ping, pong deadline at 15 s
+    take_output(&mut s);
+    s.receive_eof();
+    assert_eq!(drain(&mut s), vec![Ev::Err(Error::UnexpectedEof)]);
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(secs(30));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn a_failed_connection_gives_up_on_a_peer_that_does_not_read_its_close_frame() {
+    let mut s = Connection::server(Config::default().with_close_timeout(Duration::from_secs(2)));
+    s.handle_timeout(secs(1));
+    // A protocol error: the close frame is queued but never written.
+    let events = feed(&mut s, &server_frame(true, OpCode::Text, b"unmasked"));
+    assert!(matches!(events[..], [Ev::Err(Error::Protocol(_))]));
+    assert!(
+        !s.should_close_transport(),
+        "the close frame is still queued"
+    );
+    assert_eq!(s.poll_timeout(), Some(secs(3)));
+    s.handle_timeout(secs(3));
+    assert!(
+        s.should_close_transport(),
+        "given up after the close timeout"
+    );
+    assert_eq!(s.poll_timeout(), None);
+    assert!(drain(&mut s).is_empty(), "the error was already reported");
+}

@@ -262,6 +262,9 @@ impl Connection {
     /// the time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let c = &self.core;
+        if c.transport_dead {
+            return None;
+        }
         let mut next = min_opt(c.pong_timer.deadline(), c.close_timer.deadline());
         if c.close_sent || c.failed {
             return next;
@@ -307,6 +310,19 @@ impl Core {
         self.rx_frame = None;
         self.rx_message = None;
         self.pending_pong = None;
+        // No keepalive any more; the close timer (armed with our close frame) bounds
+        // how long that frame may wait for a peer that does not read.
+        self.pong_timer = Timer::Off;
         Error::Protocol(e)
+    }
+
+    /// The transport is gone: nothing more to send, no timer to run.
+    pub(super) fn abandon(&mut self) {
+        self.failed = true;
+        self.transport_dead = true;
+        self.rx_done = true;
+        self.pending_pong = None;
+        self.pong_timer = Timer::Off;
+        self.close_timer = Timer::Off;
     }
 }

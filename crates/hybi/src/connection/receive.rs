@@ -243,9 +243,7 @@ impl Connection {
             None => {
                 let core = &mut self.core;
                 if core.eof && !core.close_received && !core.failed {
-                    core.failed = true;
-                    core.transport_dead = true;
-                    core.rx_done = true;
+                    core.abandon();
                     return Err(Error::UnexpectedEof);
                 }
                 Ok(None)

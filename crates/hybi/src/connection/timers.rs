@@ -65,10 +65,11 @@ impl Core {
             self.close_timer = Timer::Off;
             if self.close_received {
                 self.close_wait_over = true;
-            } else if !self.failed {
-                self.failed = true;
-                self.transport_dead = true;
-                self.rx_done = true;
+            } else if self.failed {
+                // The close frame of a failure never got out: give up on the peer.
+                self.abandon();
+            } else {
+                self.abandon();
                 self.pending_error = Some(Error::CloseTimeout);
             }
         }
@@ -76,12 +77,8 @@ impl Core {
             return;
         }
         if self.pong_timer.expired(now) {
-            self.pong_timer = Timer::Off;
-            self.failed = true;
-            self.transport_dead = true;
-            self.rx_done = true;
+            self.abandon();
             self.out.discard();
-            self.pending_pong = None;
             self.pending_error = Some(Error::PongTimeout);
             return;
         }
