@@ -59,6 +59,11 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Whole messages or streamed fragments. Default: [`Delivery::Message`].
     pub delivery: Delivery,
+    /// Enforce RFC 6455 §5.1: a server fails the connection on an unmasked frame and a
+    /// client on a masked one (1002). When false, both are accepted (masked payloads
+    /// are unmasked), for peers that get masking wrong and for benchmark harnesses
+    /// that echo frames byte for byte. Keep it on facing the internet. Default: true.
+    pub strict_masking: bool,
     /// Size of the receive buffer. Frames whose payload fits are delivered straight from
     /// it, without a copy; larger ones are assembled into a message buffer as they
     /// arrive. Default: 64 KiB.
@@ -76,6 +81,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             idle_timeout: None,
             delivery: Delivery::Message,
+            strict_masking: true,
             read_buffer_size: 64 << 10,
         }
     }
@@ -127,6 +133,12 @@ impl Config {
     /// Sets [`delivery`](Self::delivery).
     pub fn with_delivery(mut self, delivery: Delivery) -> Config {
         self.delivery = delivery;
+        self
+    }
+
+    /// Sets [`strict_masking`](Self::strict_masking).
+    pub fn with_strict_masking(mut self, on: bool) -> Config {
+        self.strict_masking = on;
         self
     }
 

@@ -626,3 +626,18 @@ fn empty_messages_are_delivered() {
         ]
     );
 }
+
+#[test]
+fn lenient_masking_accepts_what_strict_masking_refuses() {
+    let lenient = Config::default().with_strict_masking(false);
+    let mut s = hybi::Connection::server(lenient.clone());
+    assert_eq!(
+        feed(&mut s, &server_frame(true, OpCode::Text, b"plain")),
+        vec![Ev::Text("plain".into())]
+    );
+    let mut c = client_with(lenient);
+    assert_eq!(
+        feed(&mut c, &client_frame(true, OpCode::Text, b"masked")),
+        vec![Ev::Text("masked".into())]
+    );
+}

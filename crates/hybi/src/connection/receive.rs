@@ -486,10 +486,12 @@ impl Core {
         if h.has_rsv() {
             return Err(self.fail(ProtocolError::ReservedBits));
         }
-        match (self.role, h.mask.is_some()) {
-            (Role::Server, false) => return Err(self.fail(ProtocolError::UnmaskedFrame)),
-            (Role::Client, true) => return Err(self.fail(ProtocolError::MaskedFrame)),
-            _ => {}
+        if self.config.strict_masking {
+            match (self.role, h.mask.is_some()) {
+                (Role::Server, false) => return Err(self.fail(ProtocolError::UnmaskedFrame)),
+                (Role::Client, true) => return Err(self.fail(ProtocolError::MaskedFrame)),
+                _ => {}
+            }
         }
         let len64 = h.payload_len;
         if h.opcode.is_control() {
