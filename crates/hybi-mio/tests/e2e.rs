@@ -578,3 +578,64 @@ fn a_broadcast_from_a_handler_on_the_same_loop_goes_out_at_once() {
         started.elapsed()
     );
 }
+
+/// Records the most output ever queued while pings arrive.
+struct PingWatch(Arc<AtomicUsize>, Arc<AtomicUsize>);
+impl Handler for PingWatch {
+    fn on_ping(&mut self, ctx: &mut Context<'_>, _: &[u8]) {
+        self.0.fetch_max(ctx.buffered_amount(), Ordering::SeqCst);
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_ping_flood_from_a_peer_that_never_reads_keeps_memory_bounded() {
+    let (max, count) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (m2, c2) = (Arc::clone(&max), Arc::clone(&count));
+    let server = Server::builder()
+        .workers(1)
+        .route("/ping", move |_| {
+            PingWatch(Arc::clone(&m2), Arc::clone(&c2))
+        })
+        .route("/echo", |_| Echo)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    // 200,000 pings of 125 bytes (about 26 MiB of pongs owed), never reading a byte.
+    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    ping.extend((0..125u8).map(|i| i ^ [1, 2, 3, 4][usize::from(i % 4)]));
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    for _ in 0..200 {
+        s.write_all(&burst).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count.load(Ordering::SeqCst) < 200_000 {
+        assert!(
+            Instant::now() < deadline,
+            "{} pings seen",
+            count.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let max = max.load(Ordering::SeqCst);
+    assert!(
+        max <= (8 << 10) + 2 * 127,
+        "up to {max} bytes of pongs queued"
+    );
+    // The server keeps serving others.
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/echo")).unwrap();
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+}

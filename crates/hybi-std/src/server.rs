@@ -141,6 +141,7 @@ pub struct ServerBuilder {
     routes: HashMap<String, Arc<Factory>>,
     should_upgrade: Option<Arc<Hook>>,
     acceptor: Acceptor,
+    write_timeout: Option<Duration>,
 }
 
 impl Default for ServerBuilder {
@@ -156,6 +157,7 @@ impl ServerBuilder {
             routes: HashMap::new(),
             should_upgrade: None,
             acceptor: Acceptor::new(),
+            write_timeout: Some(Duration::from_secs(30)),
         }
     }
 
@@ -200,6 +202,13 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a write may block before the peer is dropped (default 30 s): a client
+    /// that stops reading cannot hold its connection's thread forever.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> ServerBuilder {
+        self.write_timeout = timeout;
+        self
+    }
+
     /// Binds the listening socket.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
@@ -209,6 +218,7 @@ impl ServerBuilder {
                 routes: self.routes,
                 should_upgrade: self.should_upgrade,
                 acceptor: self.acceptor,
+                write_timeout: self.write_timeout,
                 peers: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
@@ -221,6 +231,7 @@ struct Inner {
     routes: HashMap<String, Arc<Factory>>,
     should_upgrade: Option<Arc<Hook>>,
     acceptor: Acceptor,
+    write_timeout: Option<Duration>,
     peers: Mutex<HashMap<u64, Peer>>,
     next_id: AtomicU64,
     stopping: AtomicBool,
@@ -369,6 +380,7 @@ fn serve(inner: Arc<Inner>, stream: TcpStream) {
         Err(_) => return,
     };
     let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(inner.write_timeout);
     let mut factory = None;
     let accepted = inner.acceptor.accept_with(stream, |req| {
         let Some(route) = inner.routes.get(req.path()) else {

@@ -22,20 +22,35 @@ struct Shared<S> {
     conn: Connection,
     writer: S,
     transport_closed: bool,
+    /// A write failed: the transport is unusable.
+    broken: Option<io::ErrorKind>,
 }
 
 impl<S: Stream> Shared<S> {
+    /// Writes what the engine queued. The halves use blocking streams, so a failed
+    /// write (including a write timeout) means the transport is broken: the engine
+    /// is told the connection ended, and every later call reports it.
     fn flush(&mut self) -> Result<()> {
+        if let Some(kind) = self.broken {
+            return Err(Error::Io(kind.into()));
+        }
         while self.conn.has_output() {
             let mut slices: [&[u8]; 8] = [&[]; 8];
             let count = self.conn.pending_output_vectored(&mut slices);
             let io_slices = slices.map(IoSlice::new);
-            match self.writer.write_vectored(&io_slices[..count]) {
-                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => self.conn.consume_output(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io(e)),
-            }
+            let err = match self.writer.write_vectored(&io_slices[..count]) {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(n) => {
+                    self.conn.consume_output(n);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            self.broken = Some(err.kind());
+            self.conn.receive_eof();
+            self.close_transport();
+            return Err(Error::Io(err));
         }
         self.writer.flush().map_err(Error::Io)
     }
@@ -88,6 +103,7 @@ pub(crate) fn split<S: Stream>(
         conn,
         writer,
         transport_closed: false,
+        broken: None,
     }));
     (
         Reader {
@@ -118,6 +134,8 @@ impl<S: Stream> Reader<S> {
                 match shared.conn.poll_event() {
                     Ok(Some(event)) => {
                         let message = Message::from(event);
+                        // A failed write shows on the next call (the engine has
+                        // been told the connection ended).
                         let _ = shared.flush();
                         if shared.conn.should_close_transport() {
                             shared.close_transport();

@@ -695,3 +695,59 @@ fn wouldblock_on_a_nonblocking_stream_loses_no_bytes() {
     ws.close(CloseCode::NORMAL, "").unwrap();
     assert_eq!(server.join().unwrap(), sent);
 }
+
+/// Reports the end of each connection and counts pings.
+struct PingWatch(
+    mpsc::Sender<(u16, String)>,
+    Arc<std::sync::atomic::AtomicUsize>,
+);
+impl Handler for PingWatch {
+    fn on_ping(&mut self, _: &Peer, _: &[u8]) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_close(&mut self, _: &Peer, code: CloseCode, reason: &str) {
+        let _ = self.0.send((code.as_u16(), reason.to_owned()));
+    }
+}
+
+#[test]
+fn a_ping_flood_from_a_peer_that_never_reads_costs_one_thread_until_the_write_timeout() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let pings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p2 = Arc::clone(&pings);
+    let server = start(
+        Server::builder()
+            .write_timeout(Some(Duration::from_millis(300)))
+            .route("/ping", move |_| {
+                PingWatch(tx.lock().unwrap().clone(), Arc::clone(&p2))
+            })
+            .route("/echo", |_| Echo),
+    );
+    let mut s = raw_client(server.local_addr(), "/ping");
+    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    ping.extend([0u8; 125]);
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    // Write until the server stops reading (its thread is blocked writing pongs) or
+    // drops us; never read a byte.
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    for _ in 0..200 {
+        if s.write_all(&burst).is_err() {
+            break;
+        }
+    }
+    let (code, _reason) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the peer was dropped");
+    assert_eq!(code, 1006);
+    assert!(pings.load(std::sync::atomic::Ordering::SeqCst) > 1000);
+    // Others are served throughout.
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+}
