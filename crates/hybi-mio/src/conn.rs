@@ -469,7 +469,14 @@ impl Conn {
         for _ in 0..READ_BUDGET {
             let Some(ws) = self.ws.as_mut() else { return };
             env.pool.lend_read(ws);
-            let result = self.socket.read(ws.read_buf());
+            let buf = ws.read_buf();
+            if buf.is_empty() {
+                // Events not yet drained hold the buffer; reading into an empty
+                // slice would return 0, which means end of input.
+                self.dispatch();
+                continue;
+            }
+            let result = self.socket.read(buf);
             match result {
                 Ok(0) => {
                     ws.receive_eof();

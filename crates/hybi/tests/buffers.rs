@@ -77,3 +77,23 @@ fn an_echo_through_the_outbox_needs_no_copy_in_between() {
     assert_eq!(out[0].payload, "κόσμε".as_bytes());
     assert_eq!(out[1].payload, [1, 2, 3]);
 }
+
+#[test]
+fn after_a_failure_the_read_buffer_keeps_draining_the_transport() {
+    // Found in the browser: a too-large frame fails the connection with its first
+    // read; the rest of that read stayed buffered, read_buf() came back empty, and
+    // an adapter reading into it saw 0 bytes, i.e. end of input, and dropped the
+    // connection before the 1009 close frame went out.
+    let mut s = Connection::server(Config::default().with_max_message_size(1000));
+    let frame = client_frame(true, OpCode::Text, &vec![b'a'; 100_000]);
+    let buf = s.read_buf();
+    let n = buf.len();
+    buf.copy_from_slice(&frame[..n]);
+    s.commit(n);
+    assert!(s.poll_event().is_err());
+    assert!(
+        !s.read_buf().is_empty(),
+        "room to keep reading (and discarding)"
+    );
+    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1009));
+}

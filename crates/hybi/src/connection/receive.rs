@@ -104,6 +104,12 @@ impl Connection {
     fn prepare_input(&mut self) {
         let cap = self.read_capacity();
         let input = &mut self.input;
+        if self.core.rx_done {
+            // Reading is over (close received or the connection failed): what is
+            // buffered will never be processed, so the buffer keeps draining the
+            // transport instead of filling up.
+            input.pos = input.end;
+        }
         if input.pos == input.end {
             input.pos = 0;
             input.end = 0;
