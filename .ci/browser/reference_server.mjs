@@ -1,0 +1,71 @@
+// A control for the browser tests: the chat example's contract (crates/hybi-mio/
+// examples/chat) served by Node's `ws` instead of hybi: the same page at `/`, the
+// chat room at `/chat` (same JSON protocol, same 64 KiB message limit), an echo at
+// `/echo` (no tight limit), 404 for any other upgrade. The tests passing against it
+// shows that they test the contract, not hybi's quirks:
+//
+//   .ci/browser/run.sh --server 'node .ci/browser/reference_server.mjs {addr}'
+//
+// Usage: node reference_server.mjs HOST:PORT
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+const NODE_DIR = process.env.BROWSER_NODE_DIR || path.join(ROOT, ".ci/cache/browser/node");
+const { WebSocketServer, WebSocket } = createRequire(path.join(NODE_DIR, "package.json"))("ws");
+
+const PAGE = fs.readFileSync(path.join(ROOT, "crates/hybi-mio/examples/chat/index.html"));
+const MAX_MESSAGE = 64 << 10;
+const [host, port] = (process.argv[2] || "127.0.0.1:9001").split(/:(?=\d+$)/);
+
+const server = http.createServer((req, res) => {
+    if (req.method === "GET" && req.url.split("?")[0] === "/") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8", connection: "close" });
+        res.end(PAGE);
+    } else {
+        res.writeHead(404, { "content-type": "text/plain", connection: "close" });
+        res.end("not found\n");
+    }
+});
+
+const chat = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false });
+const echo = new WebSocketServer({ noServer: true, maxPayload: 64 << 20, perMessageDeflate: false });
+let guests = 0;
+const members = new Set();
+const broadcast = (msg, except) => {
+    for (const m of members) if (m !== except && m.readyState === WebSocket.OPEN) m.send(msg);
+};
+
+chat.on("connection", (ws) => {
+    const name = `guest-${++guests}`;
+    members.add(ws);
+    ws.send(JSON.stringify({ type: "welcome", you: name, online: members.size }));
+    broadcast(JSON.stringify({ type: "join", who: name, online: members.size }), ws);
+    ws.on("message", (data, isBinary) => {
+        if (isBinary) ws.close(1003, "text only");
+        else broadcast(JSON.stringify({ type: "message", who: name, text: data.toString("utf8") }));
+    });
+    ws.on("error", () => {});
+    ws.on("close", () => {
+        members.delete(ws);
+        broadcast(JSON.stringify({ type: "leave", who: name, online: members.size }));
+    });
+});
+echo.on("connection", (ws) => {
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on("error", () => {});
+});
+
+server.on("upgrade", (req, socket, head) => {
+    const route = { "/chat": chat, "/echo": echo }[req.url.split("?")[0]];
+    if (!route) {
+        socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    route.handleUpgrade(req, socket, head, (ws) => route.emit("connection", ws, req));
+});
+server.listen(Number(port), host, () => console.error(`reference chat (ws) on http://${host}:${port}/`));
