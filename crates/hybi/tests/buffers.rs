@@ -97,3 +97,68 @@ fn after_a_failure_the_read_buffer_keeps_draining_the_transport() {
     );
     assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1009));
 }
+
+#[test]
+fn a_frame_larger_than_the_receive_buffer_is_read_straight_into_the_message() {
+    let payload: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
+    let wire = client_frame(true, OpCode::Binary, &payload);
+    let mut s = server();
+    let (events, largest) = feed_via_read_buf(&mut s, &wire, usize::MAX);
+    assert_eq!(events, vec![Ev::Binary(payload.clone())]);
+    assert!(
+        largest > 64 << 10,
+        "read_buf offered the message buffer ({largest} bytes)"
+    );
+
+    // In odd pieces, fragmented, with a ping between fragments.
+    let mut wire = client_frame(false, OpCode::Text, &[b'a'; 100_000]);
+    wire.extend(client_frame(true, OpCode::Ping, b"mid"));
+    wire.extend(client_frame(
+        false,
+        OpCode::Continuation,
+        "κόσμε".repeat(20_000).as_bytes(),
+    ));
+    wire.extend(client_frame(true, OpCode::Continuation, &[b'z'; 70_001]));
+    let mut want = "a".repeat(100_000);
+    want.push_str(&"κόσμε".repeat(20_000));
+    want.push_str(&"z".repeat(70_001));
+    for chunk in [1, 7, 4095, 4096, 65_537, usize::MAX] {
+        let mut s = server();
+        let (events, _) = feed_via_read_buf(&mut s, &wire, chunk);
+        assert_eq!(
+            events,
+            vec![Ev::Ping(b"mid".to_vec()), Ev::Text(want.clone())],
+            "chunk {chunk}"
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_read_straight_into_the_message_fails_at_once() {
+    let mut text = vec![b'a'; 150_000];
+    text[100_000] = 0xFF;
+    let wire = client_frame(true, OpCode::Text, &text);
+    let mut s = server();
+    // Stop feeding halfway through the frame: the error must already be there.
+    let (events, _) = feed_via_read_buf(&mut s, &wire[..110_000], 8192);
+    assert_eq!(
+        events.last(),
+        Some(&Ev::Err(hybi::Error::Protocol(
+            hybi::ProtocolError::InvalidUtf8
+        )))
+    );
+    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1007));
+}
+
+#[test]
+fn messages_of_a_megabyte_reuse_the_message_buffer() {
+    // After the first, receiving another 1 MiB message needs no new buffer: the
+    // message buffer is kept (up to 2 MiB) between messages.
+    let payload = vec![9u8; 1 << 20];
+    let wire = client_frame(true, OpCode::Binary, &payload);
+    let mut s = server();
+    for _ in 0..3 {
+        let (events, _) = feed_via_read_buf(&mut s, &wire, 65536);
+        assert_eq!(events.len(), 1);
+    }
+}

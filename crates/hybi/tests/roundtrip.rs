@@ -97,8 +97,13 @@ fn check(
     points.push(wire.len());
     points.sort_unstable();
     let mut events = Vec::new();
-    for w in points.windows(2) {
-        events.extend(feed(&mut receiver, &wire[w[0]..w[1]]));
+    for (i, w) in points.windows(2).enumerate() {
+        // Alternate the copying and the zero-copy input paths.
+        if i % 2 == 0 {
+            events.extend(feed(&mut receiver, &wire[w[0]..w[1]]));
+        } else {
+            events.extend(feed_via_read_buf(&mut receiver, &wire[w[0]..w[1]], usize::MAX).0);
+        }
     }
 
     let mut got: Vec<(MessageKind, Vec<u8>)> = Vec::new();

@@ -62,6 +62,14 @@ const OWNED_THRESHOLD: usize = 4 << 10;
 /// (RFC 6455 §5.5.3), so a ping flood cannot grow the output.
 const PONG_COALESCE_AT: usize = 8 << 10;
 
+/// The message buffer keeps up to this much (or four receive buffers, if more)
+/// between messages; a larger one is released when the next message starts.
+const KEEP_MESSAGE_BUFFER: usize = 2 << 20;
+
+/// Frames with at least this much payload left are read straight into the message
+/// buffer when nothing else is buffered.
+const DIRECT_READ_MIN: usize = 4 << 10;
+
 /// Smallest receive buffer used, whatever the configuration says: room for any
 /// control frame with its header.
 const MIN_READ_BUFFER: usize = 256;
@@ -73,8 +81,16 @@ struct Input {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// Fragmented or oversized messages are assembled here.
+    /// Fragmented or oversized messages are assembled in `msg[..msg_len]`. The vector
+    /// stays initialized to its full length, so it can be handed to the transport
+    /// ([`Connection::read_buf`]) and refilled without zeroing it per message.
     msg: Vec<u8>,
+    msg_len: usize,
+    /// The last `read_buf` handed out `msg[msg_len..]` for the payload of a large
+    /// frame (the next `commit` goes there).
+    direct_armed: bool,
+    /// Payload bytes committed straight into `msg[msg_len..]`, not processed yet.
+    direct: usize,
 }
 
 /// Everything but the receive buffers, so an event can borrow the buffers while the

@@ -3,14 +3,17 @@
 use alloc::vec::Vec;
 
 use super::timers::Timer;
-use super::{Connection, Core, Input, MIN_READ_BUFFER, OWNED_THRESHOLD, Outbox, PONG_COALESCE_AT};
+use super::{
+    Connection, Core, DIRECT_READ_MIN, Input, KEEP_MESSAGE_BUFFER, MIN_READ_BUFFER, Outbox,
+    PONG_COALESCE_AT,
+};
 use crate::close::{CloseCode, MAX_REASON_LEN, parse_close_payload};
 use crate::config::Delivery;
 use crate::connection::Role;
 use crate::error::{Error, ProtocolError};
 use crate::event::{CloseFrame, Event, Fragment, MessageKind};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Parsed};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, copy_masked};
 
 /// The frame whose payload is being received.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +90,7 @@ impl Input {
     pub(super) fn slice(&self, src: Src, start: usize, end: usize) -> &[u8] {
         match src {
             Src::Read => &self.buf[start..end],
-            Src::Msg => &self.msg[start..end],
+            Src::Msg => &self.msg[start..end.min(self.msg_len)],
         }
     }
 }
@@ -136,8 +139,41 @@ impl Connection {
     /// committed bytes without draining events: call [`poll_event`](Self::poll_event)
     /// until it returns `Ok(None)` first.
     pub fn read_buf(&mut self) -> &mut [u8] {
+        if let Some((from, to)) = self.direct_target() {
+            self.input.direct_armed = true;
+            return &mut self.input.msg[from..to];
+        }
+        self.input.direct_armed = false;
         self.prepare_input();
         &mut self.input.buf[self.input.end..]
+    }
+
+    /// While the payload of a frame too large for the receive buffer is pending and
+    /// nothing else is buffered, the transport can read it straight into the message
+    /// buffer (limited to the rest of that frame): the kernel's copy is the only one.
+    fn direct_target(&mut self) -> Option<(usize, usize)> {
+        let frame = self.core.rx_frame?;
+        let core = &self.core;
+        if frame.in_place
+            || frame.opcode.is_control()
+            || core.rx_done
+            || core.config.delivery != Delivery::Message
+            || self.input.pos != self.input.end
+            || self.input.direct != 0
+        {
+            return None;
+        }
+        let remaining = frame.len - frame.done;
+        if remaining < DIRECT_READ_MIN {
+            return None;
+        }
+        let from = self.input.msg_len;
+        ensure_room(
+            &mut self.input.msg,
+            from + remaining,
+            core.config.max_message_size,
+        );
+        Some((from, from + remaining))
     }
 
     /// Adds `n` bytes, just written into [`read_buf`](Self::read_buf), to the input.
@@ -145,11 +181,18 @@ impl Connection {
     /// # Panics
     /// If `n` is larger than the slice `read_buf` returned.
     pub fn commit(&mut self, n: usize) {
-        assert!(
-            n <= self.input.buf.len() - self.input.end,
-            "commit({n}) beyond the read buffer"
-        );
-        self.input.end += n;
+        if self.input.direct_armed {
+            self.input.direct_armed = false;
+            let room = self.input.msg.len() - self.input.msg_len;
+            assert!(n <= room, "commit({n}) beyond the read buffer");
+            self.input.direct += n;
+        } else {
+            assert!(
+                n <= self.input.buf.len() - self.input.end,
+                "commit({n}) beyond the read buffer"
+            );
+            self.input.end += n;
+        }
         if n > 0 {
             self.core.note_rx();
         }
@@ -161,6 +204,7 @@ impl Connection {
     /// to hold it. Drain [`poll_event`](Self::poll_event) between calls to keep memory
     /// at the configured buffer size.
     pub fn receive(&mut self, data: &[u8]) {
+        self.input.direct_armed = false;
         if data.is_empty() || self.core.rx_done {
             return;
         }
@@ -199,6 +243,7 @@ impl Connection {
         }
         if self.core.rx_message.is_none() || self.core.config.delivery == Delivery::Streaming {
             input.msg = Vec::new();
+            input.msg_len = 0;
         }
         input.pos = 0;
         input.end = 0;
@@ -306,14 +351,17 @@ impl Connection {
                     Ok(Parsed::Incomplete(_)) => return Ok(None),
                     Err(e) => return Err(self.core.fail(e.into())),
                 };
+                if let Some(ready) = self.whole_message_frame(&header, header_len) {
+                    return Ok(Some(ready));
+                }
                 let frame = self.core.start_frame(&header, self.read_capacity())?;
                 self.input.pos += header_len;
                 if header.opcode != OpCode::Continuation
                     && !header.opcode.is_control()
                     && !frame.in_place
                 {
-                    let keep = self.read_capacity();
-                    Connection::reset_message_buffer(&mut self.input.msg, keep);
+                    let keep = (4 * self.read_capacity()).max(KEEP_MESSAGE_BUFFER);
+                    Connection::reset_message_buffer(&mut self.input, keep);
                 }
                 self.core.rx_frame = Some(frame);
                 continue;
@@ -388,7 +436,68 @@ impl Connection {
                 }));
             }
 
-            // The payload is consumed from the buffer as it arrives.
+            if self.core.config.delivery == Delivery::Message {
+                // Assembled into the message buffer as it arrives: bytes the transport
+                // read straight into it, or bytes copied (and unmasked) from the
+                // receive buffer in one pass.
+                let from = self.input.msg_len;
+                let take = if self.input.direct > 0 {
+                    let n = core::mem::take(&mut self.input.direct);
+                    if let Some(key) = frame.mask {
+                        apply_mask(key, frame.done, &mut self.input.msg[from..from + n]);
+                    }
+                    n
+                } else {
+                    let take = avail.min(frame.len - frame.done);
+                    let start = self.input.pos;
+                    let max = self.core.config.max_message_size;
+                    let Input { buf, msg, .. } = &mut self.input;
+                    ensure_room(msg, from + take, max);
+                    let (src, dst) = (&buf[start..start + take], &mut msg[from..from + take]);
+                    match frame.mask {
+                        Some(key) => copy_masked(key, frame.done, src, dst),
+                        None => dst.copy_from_slice(src),
+                    }
+                    self.input.pos = start + take;
+                    take
+                };
+                let piece = &self.input.msg[from..from + take];
+                if kind == MessageKind::Text && self.core.rx_utf8.feed(piece).is_err() {
+                    return Err(self.core.fail(ProtocolError::InvalidUtf8));
+                }
+                self.input.msg_len = from + take;
+                frame.done += take;
+                let frame_done = frame.done == frame.len;
+                let message_done = frame_done && frame.fin;
+                if message_done && kind == MessageKind::Text && self.core.rx_utf8.finish().is_err()
+                {
+                    return Err(self.core.fail(ProtocolError::InvalidUtf8));
+                }
+                self.core.rx_frame = if frame_done { None } else { Some(frame) };
+                if message_done {
+                    self.core.rx_message = None;
+                    let end = self.input.msg_len;
+                    return Ok(Some(match kind {
+                        MessageKind::Text => Ready::Text {
+                            src: Src::Msg,
+                            start: 0,
+                            end,
+                        },
+                        MessageKind::Binary => Ready::Binary {
+                            src: Src::Msg,
+                            start: 0,
+                            end,
+                        },
+                    }));
+                }
+                if !frame_done {
+                    return Ok(None);
+                }
+                continue;
+            }
+
+            // Streaming: each piece is unmasked in place and delivered from the
+            // receive buffer as it arrives.
             let take = avail.min(frame.len - frame.done);
             let start = self.input.pos;
             let end = start + take;
@@ -407,82 +516,107 @@ impl Connection {
                 return Err(self.core.fail(ProtocolError::InvalidUtf8));
             }
             self.core.rx_frame = if frame_done { None } else { Some(frame) };
-
-            match self.core.config.delivery {
-                Delivery::Streaming => {
-                    if take == 0 && !frame_done {
-                        return Ok(None);
-                    }
-                    let Some(message) = self.core.rx_message.as_mut() else {
-                        // start_frame records the message of every data frame.
-                        return Ok(None);
-                    };
-                    let first = !message.started;
-                    message.started = true;
-                    if message_done {
-                        self.core.rx_message = None;
-                    }
-                    if take == 0 && !first && !message_done {
-                        continue; // an empty frame in the middle of a message
-                    }
-                    return Ok(Some(Ready::Fragment {
-                        kind,
-                        start,
-                        end,
-                        first,
-                        fin: message_done,
-                    }));
-                }
-                Delivery::Message => {
-                    let max = self.core.config.max_message_size;
-                    let Input { buf, msg, .. } = &mut self.input;
-                    append_bounded(msg, &buf[start..end], max);
-                    if message_done {
-                        self.core.rx_message = None;
-                        let len = self.input.msg.len();
-                        return Ok(Some(match kind {
-                            MessageKind::Text => Ready::Text {
-                                src: Src::Msg,
-                                start: 0,
-                                end: len,
-                            },
-                            MessageKind::Binary => Ready::Binary {
-                                src: Src::Msg,
-                                start: 0,
-                                end: len,
-                            },
-                        }));
-                    }
-                    if !frame_done {
-                        return Ok(None);
-                    }
-                }
+            if take == 0 && !frame_done {
+                return Ok(None);
             }
+            let Some(message) = self.core.rx_message.as_mut() else {
+                // start_frame records the message of every data frame.
+                return Ok(None);
+            };
+            let first = !message.started;
+            message.started = true;
+            if message_done {
+                self.core.rx_message = None;
+            }
+            if take == 0 && !first && !message_done {
+                continue; // an empty frame in the middle of a message
+            }
+            return Ok(Some(Ready::Fragment {
+                kind,
+                start,
+                end,
+                first,
+                fin: message_done,
+            }));
         }
     }
 
-    /// Clears the assembly buffer for a new message, releasing a large one.
-    fn reset_message_buffer(msg: &mut Vec<u8>, keep: usize) {
-        msg.clear();
-        if msg.capacity() > keep.max(OWNED_THRESHOLD) * 4 {
-            *msg = Vec::new();
+    /// The common case, in one step: a whole text or binary message in one frame whose
+    /// payload is already buffered, valid for our role and within the limits. It is
+    /// unmasked in place and delivered without touching the general state machine
+    /// (text is validated whole when the event is built). Anything else returns
+    /// `None` and takes the general path, which applies every rule.
+    #[inline]
+    fn whole_message_frame(&mut self, h: &FrameHeader, header_len: usize) -> Option<Ready> {
+        let core = &self.core;
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return None,
+        };
+        let masked_right = match core.role {
+            Role::Server => h.mask.is_some(),
+            Role::Client => h.mask.is_none(),
+        };
+        let len = h.payload_len;
+        if !h.fin
+            || h.has_rsv()
+            || core.rx_message.is_some()
+            || core.config.delivery != Delivery::Message
+            || !(masked_right || !core.config.strict_masking)
+            || len > core.config.max_frame_size as u64
+            || len > core.config.max_message_size as u64
+        {
+            return None;
+        }
+        let start = self.input.pos + header_len;
+        let end = start.checked_add(len as usize)?;
+        if end > self.input.end {
+            return None;
+        }
+        if let Some(key) = h.mask {
+            apply_mask(key, 0, &mut self.input.buf[start..end]);
+        }
+        self.input.pos = end;
+        Some(match kind {
+            MessageKind::Text => Ready::Text {
+                src: Src::Read,
+                start,
+                end,
+            },
+            MessageKind::Binary => Ready::Binary {
+                src: Src::Read,
+                start,
+                end,
+            },
+        })
+    }
+
+    /// Empties the assembly buffer for a new message, releasing it if it grew past
+    /// what is worth keeping between messages.
+    fn reset_message_buffer(input: &mut Input, keep: usize) {
+        input.msg_len = 0;
+        input.direct = 0;
+        if input.msg.len() > keep {
+            input.msg = Vec::new();
         }
     }
 }
 
-/// Appends to the assembly buffer, growing its capacity by doubling but never beyond
-/// the message limit (once doubling passes half the limit it goes straight to the
-/// limit, so a message near the limit is not copied twice). The buffer never holds
-/// more than the limit; a reallocation briefly holds the old half-size buffer too.
+/// Makes `msg` (kept initialized to its length) at least `need` long. It grows by
+/// doubling but never beyond the message limit (once doubling passes half the limit
+/// it goes straight to the limit, so a message near the limit is not copied twice).
+/// The buffer never holds more than the limit; a reallocation briefly holds the old
+/// half-size buffer too.
 #[inline]
-fn append_bounded(msg: &mut Vec<u8>, data: &[u8], max: usize) {
-    let want = msg.len() + data.len();
-    if want > msg.capacity() {
-        let doubled = msg.capacity().saturating_mul(2);
+fn ensure_room(msg: &mut Vec<u8>, need: usize, max: usize) {
+    if need > msg.len() {
+        let doubled = msg.len().saturating_mul(2);
         let grown = if doubled > max / 2 { max } else { doubled };
-        msg.reserve_exact(grown.max(want) - msg.len());
+        let target = grown.max(need);
+        msg.reserve_exact(target - msg.len());
+        msg.resize(target, 0);
     }
-    msg.extend_from_slice(data);
 }
 
 impl Core {

@@ -184,3 +184,32 @@ pub fn sent_close(conn: &mut Connection) -> Option<(u16, String)> {
 
 /// Largest header plus a control payload.
 pub const MAX_CONTROL_FRAME: usize = MAX_HEADER_LEN + 125;
+
+/// Feeds `bytes` the zero-copy way, `read_buf` + `commit`, at most `chunk` bytes per
+/// read, draining events after each; returns the events and the largest slice
+/// `read_buf` offered.
+pub fn feed_via_read_buf(conn: &mut Connection, bytes: &[u8], chunk: usize) -> (Vec<Ev>, usize) {
+    let mut events = Vec::new();
+    let mut largest = 0;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let buf = conn.read_buf();
+        largest = largest.max(buf.len());
+        let n = buf.len().min(bytes.len() - pos).min(chunk.max(1));
+        if n == 0 {
+            events.extend(drain(conn));
+            if matches!(events.last(), Some(Ev::Err(_))) {
+                return (events, largest);
+            }
+            continue;
+        }
+        buf[..n].copy_from_slice(&bytes[pos..pos + n]);
+        conn.commit(n);
+        pos += n;
+        events.extend(drain(conn));
+        if matches!(events.last(), Some(Ev::Err(_))) {
+            break;
+        }
+    }
+    (events, largest)
+}
