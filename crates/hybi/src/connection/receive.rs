@@ -563,7 +563,7 @@ impl Connection {
             || h.has_rsv()
             || core.rx_message.is_some()
             || core.config.delivery != Delivery::Message
-            || !(masked_right || !core.config.strict_masking)
+            || (!masked_right && core.config.strict_masking)
             || len > core.config.max_frame_size as u64
             || len > core.config.max_message_size as u64
         {
