@@ -50,6 +50,8 @@ pub(super) enum Ready {
         src: Src,
         start: usize,
         end: usize,
+        /// Every byte already went through the incremental validator.
+        validated: bool,
     },
     Binary {
         src: Src,
@@ -309,10 +311,23 @@ impl Connection {
         let input: &Input = input;
         let slice = |src: Src, start: usize, end: usize| input.slice(src, start, end);
         let event = match ready {
-            Ready::Text { src, start, end } => match core::str::from_utf8(slice(src, start, end)) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
-            },
+            Ready::Text {
+                src,
+                start,
+                end,
+                validated,
+            } => {
+                let bytes = slice(src, start, end);
+                let text = if validated {
+                    Some(crate::utf8::validated_str(bytes))
+                } else {
+                    crate::utf8::to_str(bytes)
+                };
+                match text {
+                    Some(text) => Event::Text(text),
+                    None => return Err(core.fail(ProtocolError::InvalidUtf8)),
+                }
+            }
             Ready::Binary { src, start, end } => Event::Binary(slice(src, start, end)),
             Ready::Fragment {
                 kind,
@@ -427,6 +442,7 @@ impl Connection {
                         src: Src::Read,
                         start,
                         end,
+                        validated: frame.validated,
                     },
                     MessageKind::Binary => Ready::Binary {
                         src: Src::Read,
@@ -482,6 +498,7 @@ impl Connection {
                             src: Src::Msg,
                             start: 0,
                             end,
+                            validated: true,
                         },
                         MessageKind::Binary => Ready::Binary {
                             src: Src::Msg,
@@ -583,6 +600,7 @@ impl Connection {
                 src: Src::Read,
                 start,
                 end,
+                validated: false,
             },
             MessageKind::Binary => Ready::Binary {
                 src: Src::Read,
