@@ -118,7 +118,9 @@ impl Connection {
         if input.pos == input.end {
             input.pos = 0;
             input.end = 0;
-            if input.buf.len() > cap {
+            // A buffer that `receive` grew is kept up to twice its size, so a
+            // caller that hands over large reads does not regrow it every time.
+            if input.buf.len() > 2 * cap {
                 input.buf.truncate(cap);
                 input.buf.shrink_to_fit();
             }
@@ -212,6 +214,12 @@ impl Connection {
         }
         self.prepare_input();
         let input = &mut self.input;
+        if data.len() > input.buf.len() - input.end && input.pos > 0 {
+            // Room at the front first: growing is the last resort.
+            input.buf.copy_within(input.pos..input.end, 0);
+            input.end -= input.pos;
+            input.pos = 0;
+        }
         let free = input.buf.len() - input.end;
         if data.len() <= free {
             input.buf[input.end..input.end + data.len()].copy_from_slice(data);
