@@ -107,37 +107,37 @@ fn assert_no_allocation<R>(what: &str, f: impl FnOnce() -> R) -> R {
 const MESSAGES: usize = 10_000;
 const SIZES: [usize; 3] = [16, 1 << 10, 60 << 10];
 
-fn receive_case(content: Content, size: usize) {
+fn receive_case(content: Content, size: usize, messages: usize) {
     let data = payload(content, size);
-    // A wire of a few hundred KiB at most, replayed until 10,000 messages are in.
-    let frames = ((512 << 10) / size).clamp(8, MESSAGES);
+    // A wire of a few hundred KiB at most, replayed until all messages are in.
+    let frames = ((512 << 10) / size).clamp(8, messages);
     let wire = client_stream(content, &data, frames);
     let mut cycle = Cycle::new(&wire);
     let mut conn = Connection::server(Config::default());
     // Warm-up: the receive buffer is allocated on first use.
     receive_messages(&mut conn, &mut cycle, 2 * frames);
     let what = format!(
-        "receiving {MESSAGES} {} messages of {size} B",
+        "receiving {messages} {} messages of {size} B",
         content.name()
     );
     let (msgs, bytes) =
-        assert_no_allocation(&what, || receive_messages(&mut conn, &mut cycle, MESSAGES));
-    assert!(msgs >= MESSAGES);
+        assert_no_allocation(&what, || receive_messages(&mut conn, &mut cycle, messages));
+    assert!(msgs >= messages);
     assert_eq!(bytes, msgs * size);
 }
 
 #[test]
 fn receiving_binary_messages_does_not_allocate() {
     for size in SIZES {
-        receive_case(Content::Binary, size);
+        receive_case(Content::Binary, size, MESSAGES);
     }
 }
 
 #[test]
 fn receiving_text_messages_does_not_allocate() {
     for size in SIZES {
-        receive_case(Content::Ascii, size);
-        receive_case(Content::MultiByte, size);
+        receive_case(Content::Ascii, size, MESSAGES);
+        receive_case(Content::MultiByte, size, MESSAGES);
     }
 }
 
@@ -172,6 +172,51 @@ fn sending_as_a_client_does_not_allocate() {
 fn sending_as_a_server_does_not_allocate() {
     for size in SIZES {
         send_case(false, size);
+    }
+}
+
+// Known allocating paths, outside the zero-allocation promise for now; the lead decides.
+// Run them with `cargo test -p hybi-benches --test alloc -- --ignored`.
+
+/// Messages larger than the receive buffer (here 1 MiB) are assembled in a message
+/// buffer that is released after each message and grown again, doubling, by the next.
+#[test]
+#[ignore = "engine: the message buffer is released and regrown for every message over 256 KiB"]
+fn receiving_1mib_messages_does_not_allocate() {
+    // 100 messages: 100 MiB through a debug build is slow enough.
+    receive_case(Content::Binary, 1 << 20, 100);
+}
+
+/// The copying input path, `receive(&[u8])`, fed 64 KiB reads: a read that does not
+/// fit the free tail of the receive buffer grows the buffer, and the buffer is shrunk
+/// back once drained.
+#[test]
+#[ignore = "engine: receive() grows the buffer instead of compacting, then shrinks it"]
+fn receiving_through_the_copying_path_does_not_allocate() {
+    for size in SIZES {
+        let data = payload(Content::Binary, size);
+        let wire = client_stream(
+            Content::Binary,
+            &data,
+            ((512 << 10) / size).clamp(8, MESSAGES),
+        );
+        let mut conn = Connection::server(Config::default());
+        let mut pos = 0;
+        let mut run = |conn: &mut Connection, count: usize| {
+            let mut msgs = 0;
+            while msgs < count {
+                let n = (wire.len() - pos).min(CHUNK);
+                conn.receive(&wire[pos..pos + n]);
+                pos = (pos + n) % wire.len();
+                while let Some(event) = conn.poll_event().unwrap_or_else(|e| panic!("{e}")) {
+                    assert!(matches!(event, hybi::Event::Binary(_)));
+                    msgs += 1;
+                }
+            }
+        };
+        run(&mut conn, 2_000);
+        let what = format!("receive() of 64 KiB reads carrying {size} B messages");
+        assert_no_allocation(&what, || run(&mut conn, MESSAGES));
     }
 }
 
