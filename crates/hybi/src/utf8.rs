@@ -21,15 +21,19 @@ struct Invalid {
 #[inline]
 fn check(bytes: &[u8]) -> Result<(), Invalid> {
     #[cfg(feature = "std")]
-    let result = simdutf8::compat::from_utf8(bytes).map(|_| ()).map_err(|e| Invalid {
-        valid_up_to: e.valid_up_to(),
-        error_len: e.error_len(),
-    });
+    let result = simdutf8::compat::from_utf8(bytes)
+        .map(|_| ())
+        .map_err(|e| Invalid {
+            valid_up_to: e.valid_up_to(),
+            error_len: e.error_len(),
+        });
     #[cfg(not(feature = "std"))]
-    let result = core::str::from_utf8(bytes).map(|_| ()).map_err(|e| Invalid {
-        valid_up_to: e.valid_up_to(),
-        error_len: e.error_len(),
-    });
+    let result = core::str::from_utf8(bytes)
+        .map(|_| ())
+        .map_err(|e| Invalid {
+            valid_up_to: e.valid_up_to(),
+            error_len: e.error_len(),
+        });
     result
 }
 
@@ -57,7 +61,10 @@ pub(crate) fn to_str(bytes: &[u8]) -> Option<&str> {
 #[inline]
 #[allow(unsafe_code)]
 pub(crate) fn validated_str(bytes: &[u8]) -> &str {
-    debug_assert!(core::str::from_utf8(bytes).is_ok(), "validated_str on invalid UTF-8");
+    debug_assert!(
+        core::str::from_utf8(bytes).is_ok(),
+        "validated_str on invalid UTF-8"
+    );
     // SAFETY: the caller guarantees `bytes` is valid UTF-8 (see above), and the debug
     // assertion checks it in every test build.
     unsafe { core::str::from_utf8_unchecked(bytes) }
