@@ -199,7 +199,9 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             opened: false,
             closing: false,
         };
-        if let Err(e) = event_loop.connect(&args.url, conn) {
+        let config = hybi::Config::default().with_strict_masking(!args.accept_masked);
+        let options = hybi_mio::ClientOptions::new(&args.url).config(config);
+        if let Err(e) = event_loop.connect_with(options, conn) {
             eprintln!("hybi load: {e}");
             return match e {
                 hybi_mio::ConnectError::Url(_) | hybi_mio::ConnectError::Request(_) => Exit::Usage,

@@ -98,6 +98,10 @@ pub(crate) struct LoadArgs {
     /// No live progress line.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Accept masked frames from the server (RFC 6455 forbids them): for measuring
+    /// a raw TCP echo that returns our frames byte for byte, the harness's ceiling.
+    #[arg(long)]
+    pub(crate) accept_masked: bool,
 }
 
 fn main() -> ExitCode {
