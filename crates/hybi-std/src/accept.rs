@@ -1,14 +1,13 @@
 //! Accepting: the server side of the handshake over a stream.
 
-use std::io;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use hybi::Config;
 use hybi::handshake::{Answer, Decision, Limits, ServerHandshake, UpgradeRequest};
 
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
-use crate::stream::Stream;
+use crate::stream::{Stream, read_head};
 
 /// Accepts a WebSocket on `stream` with default settings, whatever the request's path.
 pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>> {
@@ -133,34 +132,11 @@ impl Acceptor {
 
     fn read_request<S: Stream>(&self, stream: &mut S) -> Result<UpgradeRequest> {
         let mut handshake = ServerHandshake::with_limits(self.limits);
-        let deadline = StdInstant::now() + self.handshake_timeout;
-        let mut buf = [0u8; 4096];
-        loop {
-            let left = deadline.saturating_duration_since(StdInstant::now());
-            if left.is_zero() {
-                return Err(Error::Handshake(HandshakeError::Timeout));
-            }
-            stream.set_read_timeout(Some(left))?;
-            let n = match stream.read(&mut buf) {
-                Ok(0) => return Err(Error::Handshake(HandshakeError::UnexpectedEof)),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(Error::Io(e)),
-            };
-            match handshake.receive(&buf[..n]) {
-                Ok(Some(request)) => return Ok(request),
-                Ok(None) => {}
-                Err(e) => return Err(Error::Handshake(HandshakeError::Request(e))),
-            }
-        }
+        read_head(stream, self.handshake_timeout, |bytes| {
+            handshake
+                .receive(bytes)
+                .map_err(|e| Error::Handshake(HandshakeError::Request(e)))
+        })
     }
 }
 

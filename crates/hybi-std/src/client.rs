@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use hybi::handshake::{ClientHandshake, ClientRequest, Headers, Limits};
 use hybi::{Config, RandomSource};
@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
-use crate::stream::Stream;
+use crate::stream::{Stream, read_head};
 
 /// A random source for mask and handshake keys: ChaCha12, seeded from the OS.
 pub(crate) fn os_seeded_rng() -> impl RandomSource + 'static {
@@ -253,34 +253,11 @@ impl ClientBuilder {
         stream.write_all(handshake.request())?;
         stream.flush()?;
 
-        let deadline = StdInstant::now() + self.handshake_timeout;
-        let mut buf = [0u8; 4096];
-        let accepted = loop {
-            let left = deadline.saturating_duration_since(StdInstant::now());
-            if left.is_zero() {
-                return Err(Error::Handshake(HandshakeError::Timeout));
-            }
-            stream.set_read_timeout(Some(left))?;
-            let n = match stream.read(&mut buf) {
-                Ok(0) => return Err(Error::Handshake(HandshakeError::UnexpectedEof)),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(Error::Io(e)),
-            };
-            match handshake.receive(&buf[..n]) {
-                Ok(Some(accepted)) => break accepted,
-                Ok(None) => {}
-                Err(e) => return Err(Error::Handshake(HandshakeError::Response(e))),
-            }
-        };
+        let accepted = read_head(&mut stream, self.handshake_timeout, |bytes| {
+            handshake
+                .receive(bytes)
+                .map_err(|e| Error::Handshake(HandshakeError::Response(e)))
+        })?;
         stream.set_read_timeout(None)?;
         let response = Response {
             protocol: accepted.protocol().map(str::to_owned),

@@ -17,3 +17,13 @@ pub(crate) fn now() -> hybi::Instant {
 pub(crate) fn to_std(t: hybi::Instant) -> StdInstant {
     epoch() + t.as_duration()
 }
+
+/// When a blocked reader must wake up: the engine's next timer or the caller's read
+/// deadline, whichever comes first.
+pub(crate) fn wake_at(conn: &hybi::Connection, deadline: Option<StdInstant>) -> Option<StdInstant> {
+    let timer = conn.poll_timeout().map(to_std);
+    match (timer, deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

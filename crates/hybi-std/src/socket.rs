@@ -209,12 +209,7 @@ impl<S: Stream> WebSocket<S> {
                 // A timer queued a keepalive ping or a close.
                 self.flush()?;
             }
-            let timer = self.conn.poll_timeout().map(clock::to_std);
-            let wake = match (timer, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timeout = match wake {
+            let timeout = match clock::wake_at(&self.conn, deadline) {
                 None => None,
                 Some(at) => {
                     let left = at.saturating_duration_since(StdInstant::now());

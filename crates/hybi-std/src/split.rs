@@ -160,11 +160,7 @@ impl<S: Stream> Reader<S> {
                     return Err(Error::ConnectionClosed);
                 }
                 shared.flush()?;
-                let timer = shared.conn.poll_timeout().map(clock::to_std);
-                match (timer, deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                clock::wake_at(&shared.conn, deadline)
             };
             let timeout = match timeout {
                 Some(at) => {

@@ -2,7 +2,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, HandshakeError, Result};
 
 /// A byte stream a WebSocket runs over: `Read + Write`, plus optional control of read
 /// timeouts (so the engine's timers fire while waiting for data) and of shutting down.
@@ -109,5 +111,42 @@ impl TryClone for TcpStream {
 impl TryClone for std::os::unix::net::UnixStream {
     fn try_clone(&self) -> io::Result<Self> {
         std::os::unix::net::UnixStream::try_clone(self)
+    }
+}
+
+/// Reads a handshake's HTTP head: feeds what arrives to `feed` until it returns a
+/// result (or an error), within `timeout` overall (a peer trickling bytes does not
+/// reset it). The stream's read timeout is left as the last one set.
+pub(crate) fn read_head<S: Stream + ?Sized, T>(
+    stream: &mut S,
+    timeout: Duration,
+    mut feed: impl FnMut(&[u8]) -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Handshake(HandshakeError::Timeout));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Err(Error::Handshake(HandshakeError::UnexpectedEof)),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if let Some(done) = feed(&buf[..n])? {
+            return Ok(done);
+        }
     }
 }
