@@ -77,6 +77,16 @@ pub(crate) struct Conn {
     pub(crate) touched: bool,
 }
 
+/// One non-blocking read of the socket.
+enum ReadResult {
+    /// This many bytes arrived.
+    Data(usize),
+    /// Nothing more for now (the readiness is used up).
+    Drained,
+    /// End of input, or the socket failed (with the error).
+    End(Option<io::Error>),
+}
+
 /// What a connection needs from its worker while it runs.
 pub(crate) struct Env<'a> {
     pub(crate) now: Instant,
@@ -274,26 +284,38 @@ impl Conn {
         }
     }
 
+    /// Reads into `buf`, retrying interrupted reads; a `WouldBlock` uses up the
+    /// readiness, an end or an error marks the connection dead.
+    fn read_some(&mut self, buf: &mut [u8]) -> ReadResult {
+        loop {
+            return match self.socket.read(buf) {
+                Ok(0) => {
+                    self.dead = true;
+                    self.readable = false;
+                    ReadResult::End(None)
+                }
+                Ok(n) => ReadResult::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    ReadResult::Drained
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.dead = true;
+                    self.readable = false;
+                    ReadResult::End(Some(e))
+                }
+            };
+        }
+    }
+
     // ------------------------------------------------------------ handshakes
 
     fn read_request(&mut self, env: &mut Env<'_>) {
         let mut buf = [0u8; 4096];
         loop {
-            let n = match self.socket.read(&mut buf) {
-                Ok(0) => {
-                    self.dead = true;
-                    return;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
+            let ReadResult::Data(n) = self.read_some(&mut buf) else {
+                return;
             };
             let Phase::Accepting(handshake) = &mut self.phase else {
                 return;
@@ -407,24 +429,18 @@ impl Conn {
         }
         let mut buf = [0u8; 4096];
         loop {
-            let n = match self.socket.read(&mut buf) {
-                Ok(0) => {
+            let n = match self.read_some(&mut buf) {
+                ReadResult::Data(n) => n,
+                ReadResult::Drained => return,
+                ReadResult::End(None) => {
                     self.report_close(
                         CloseCode::ABNORMAL,
                         "connection closed during the handshake",
                     );
-                    self.dead = true;
                     return;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
+                ReadResult::End(Some(e)) => {
                     self.report_close(CloseCode::ABNORMAL, &format!("handshake failed: {e}"));
-                    self.dead = true;
                     return;
                 }
             };
@@ -605,25 +621,7 @@ impl Conn {
 
     fn discard_input(&mut self) {
         let mut scratch = [0u8; 4096];
-        loop {
-            match self.socket.read(&mut scratch) {
-                Ok(0) => {
-                    self.dead = true;
-                    self.readable = false;
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
-        }
+        while let ReadResult::Data(_) = self.read_some(&mut scratch) {}
     }
 
     // ---------------------------------------------------------------- output
