@@ -178,6 +178,8 @@ impl Conn {
         }
         if let Some(ws) = self.ws.as_mut() {
             ws.handle_timeout(env.now);
+            // Replies from the handler (or the engine's pongs) go into a pooled buffer.
+            env.pool.lend_write(ws);
         }
 
         // Input.
