@@ -1,0 +1,59 @@
+//! Replays fuzz inputs through the fuzz targets' own checks, as a normal test: the
+//! hand-made seed corpus of every target (`fuzz/corpus/<target>/`) and every input
+//! the fuzzers found a bug with (below, minimized). The checks are the files in
+//! `fuzz/src/`, included here as modules so both run the very same code.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+#[path = "../../../fuzz/src/alloc.rs"]
+mod alloc;
+#[path = "../../../fuzz/src/conn.rs"]
+mod conn;
+#[path = "../../../fuzz/src/frame_header.rs"]
+mod frame_header;
+
+use std::path::PathBuf;
+
+use hybi::Role;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// The files of `fuzz/corpus/<target>/` (none if the fuzz directory is absent).
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap();
+            (p, data)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    for (path, data) in corpus(target) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
+        assert!(r.is_ok(), "{target}: {} fails its checks", path.display());
+    }
+}
+
+#[test]
+fn seed_corpus_frame_header() {
+    replay("frame_header", frame_header::check);
+}
+
+#[test]
+fn seed_corpus_server_connection() {
+    replay("server_connection", |d| conn::run(Role::Server, d));
+}
+
+#[test]
+fn seed_corpus_client_connection() {
+    replay("client_connection", |d| conn::run(Role::Client, d));
+}
