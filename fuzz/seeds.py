@@ -133,6 +133,49 @@ def main():
     for i, (name, data) in enumerate(hc.items()):
         write("client_handshake", name, bytes([i * 37 & 0xFF]) + data)
 
+    # structured: [flags][damage][at lo][at hi] then items, read as src/structured.rs
+    # reads them (every frame ends with [damage m][key x4]).
+    K = bytes([0x00]) + KEY  # no frame damage, the RFC key
+    def data_msg(op, size_idx, seed, cuts=(), pings=()):
+        out = bytes([op, size_idx, seed])
+        for c in cuts:
+            out += struct.pack("<H", c)
+        n = len(cuts) + 1
+        for i in range(n):
+            out += K
+            if i < n - 1 and op & 0x80:
+                out += bytes([pings[i] if i < len(pings) else 1]) + K
+        return out
+    st = {
+        "text": data_msg(0x00, 4, 0),
+        "binary-300": data_msg(0x10, 9, 5),
+        "fragmented-text-with-pings": data_msg(0x80 | 0x60, 10, 1, cuts=(7, 300, 700), pings=(3, 0, 5)),
+        "fragmented-binary": data_msg(0x10 | 0x20, 12, 9, cuts=(1000,)),
+        "text-cut-inside-chars": data_msg(0x40, 5, 2, cuts=(1, 3)),
+        "ping-pong-close": bytes([4, 5]) + K + bytes([6, 3]) + K + bytes([7, 2, 0, 4]) + K,
+        "close-empty": bytes([7, 0]) + K,
+        "close-one-byte": bytes([7, 1]) + K,
+        "close-1005": bytes([7, 2, 5, 0]) + K,
+        "close-bad-reason": bytes([7, 7, 0, 10]) + K,
+        "stray-continuation": bytes([8]) + K,
+        "reserved-opcode": bytes([9, 3]) + K,
+        "bad-utf8": bytes([10, 30, 10, 2]) + K,
+        "frame-too-large": bytes([0x1B]) + K,
+        "message-too-large": bytes([0x0B]) + K * 3,
+        "rsv1": bytes([0x00, 4, 0, 0xF0]) + KEY,
+        "unmasked": bytes([0x00, 4, 0, 0xF2]) + KEY,
+        "length-overflow": bytes([0x10, 4, 0, 0xF7]) + KEY,
+        "non-minimal-length": bytes([0x10, 3, 0, 0xF5]) + KEY,
+    }
+    for i, (name, items) in enumerate(st.items()):
+        flags = [0x00, 0x01, 0x02, 0x07, 0x0D, 0x0E][i % 6]
+        write("structured", name, bytes([flags, 2, 0, 0]) + items)
+    # damaged conversations: truncated, and a bit flipped
+    conv = data_msg(0x80 | 0x40, 9, 3, cuts=(10, 200), pings=(2, 4)) + bytes([4, 2]) + K + bytes([7, 2, 0, 3]) + K
+    write("structured", "truncated", bytes([0x05, 0x00, 0x90, 0x01]) + conv)
+    write("structured", "bit-flip", bytes([0x06, 0x61, 0x21, 0x00]) + conv)
+    write("structured", "whole-conversation", bytes([0x01, 0x02, 0x00, 0x00]) + conv)
+
 
 if __name__ == "__main__":
     main()

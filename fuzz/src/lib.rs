@@ -3,3 +3,5 @@
 pub mod frame_header;
 pub mod alloc;
 pub mod conn;
+pub mod handshake;
+pub mod structured;

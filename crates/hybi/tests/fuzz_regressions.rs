@@ -8,6 +8,10 @@
 mod alloc;
 #[path = "../../../fuzz/src/conn.rs"]
 mod conn;
+#[path = "../../../fuzz/src/handshake.rs"]
+mod handshake;
+#[path = "../../../fuzz/src/structured.rs"]
+mod structured;
 #[path = "../../../fuzz/src/frame_header.rs"]
 mod frame_header;
 
@@ -37,7 +41,10 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn replay(target: &str, check: impl Fn(&[u8])) {
-    for (path, data) in corpus(target) {
+    let files = corpus(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    assert!(!dir.exists() || !files.is_empty(), "no seed corpus for {target}");
+    for (path, data) in files {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
         assert!(r.is_ok(), "{target}: {} fails its checks", path.display());
     }
@@ -56,4 +63,19 @@ fn seed_corpus_server_connection() {
 #[test]
 fn seed_corpus_client_connection() {
     replay("client_connection", |d| conn::run(Role::Client, d));
+}
+
+#[test]
+fn seed_corpus_server_handshake() {
+    replay("server_handshake", handshake::run_server);
+}
+
+#[test]
+fn seed_corpus_client_handshake() {
+    replay("client_handshake", handshake::run_client);
+}
+
+#[test]
+fn seed_corpus_structured() {
+    replay("structured", structured::run);
 }
