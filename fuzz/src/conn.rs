@@ -56,8 +56,8 @@ pub const READ_BUF: usize = 1_024;
 
 /// Chunk sizes a control byte selects from (around the interesting boundaries).
 pub const CHUNKS: [usize; 32] = [
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 31, 32, 33, 64, 100, 125, 126, 127,
-    128, 200, 255, 256, 500, 700, 1024, 2048,
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 31, 32, 33, 64, 100, 125, 126, 127, 128,
+    200, 255, 256, 500, 700, 1024, 2048,
 ];
 
 /// Chunk size once the control bytes run out.
@@ -306,7 +306,10 @@ impl Harness {
                     let r = self.conn.send_fragment(MessageKind::Text, piece, fin);
                     match r {
                         Ok(()) => {
-                            assert!(!self.close_queued && !self.dead, "fragment sent after a close");
+                            assert!(
+                                !self.close_queued && !self.dead,
+                                "fragment sent after a close"
+                            );
                             self.data_sent += 1;
                             self.tx_fragmenting = !fin;
                         }
@@ -329,10 +332,15 @@ impl Harness {
                 let r = self.conn.close(CloseCode(code), reason);
                 match r {
                     Ok(()) => {
-                        assert!(!self.close_queued && !self.dead, "close accepted after the end");
+                        assert!(
+                            !self.close_queued && !self.dead,
+                            "close accepted after the end"
+                        );
                         self.queue_close(CloseExpect::Code(code));
                     }
-                    Err(SendError::Closed) => assert!(self.close_queued || self.dead, "close refused"),
+                    Err(SendError::Closed) => {
+                        assert!(self.close_queued || self.dead, "close refused")
+                    }
                     Err(e) => panic!("close({code}): {e:?}"),
                 }
             }
@@ -344,13 +352,21 @@ impl Harness {
     fn check_send(&mut self, r: Result<(), SendError>, data: bool, len: usize) {
         match r {
             Ok(()) => {
-                assert!(!self.close_queued && !self.dead, "send accepted after a close");
+                assert!(
+                    !self.close_queued && !self.dead,
+                    "send accepted after a close"
+                );
                 if data {
-                    assert!(!self.tx_fragmenting, "message accepted inside a fragmented one");
+                    assert!(
+                        !self.tx_fragmenting,
+                        "message accepted inside a fragmented one"
+                    );
                     self.data_sent += 1;
                 }
             }
-            Err(SendError::Closed) => assert!(self.close_queued || self.dead, "send refused while open"),
+            Err(SendError::Closed) => {
+                assert!(self.close_queued || self.dead, "send refused while open")
+            }
             Err(SendError::MessageInProgress) => assert!(data && self.tx_fragmenting),
             Err(SendError::ControlPayloadTooLong(n)) => assert!(!data && n == len && n > 125),
             Err(e) => panic!("unexpected send error {e:?}"),
@@ -568,7 +584,11 @@ impl Harness {
         loop {
             let buffered = conn.buffered_output();
             let has = conn.has_output();
-            assert_eq!(has, buffered > 0, "has_output disagrees with buffered_output");
+            assert_eq!(
+                has,
+                buffered > 0,
+                "has_output disagrees with buffered_output"
+            );
             if !has {
                 break;
             }
@@ -586,7 +606,11 @@ impl Harness {
                     let mut total = 0;
                     for s in &slices[..count] {
                         assert!(!s.is_empty(), "empty slice in vectored output");
-                        let take = if *small_drain { s.len().min(3) } else { s.len() };
+                        let take = if *small_drain {
+                            s.len().min(3)
+                        } else {
+                            s.len()
+                        };
                         out.feed(&s[..take], &mut st);
                         total += take;
                         if take < s.len() {
@@ -597,14 +621,21 @@ impl Harness {
                 } else {
                     let chunk = conn.pending_output();
                     assert!(!chunk.is_empty(), "has_output but nothing pending");
-                    let take = if *small_drain { chunk.len().min(3) } else { chunk.len() };
+                    let take = if *small_drain {
+                        chunk.len().min(3)
+                    } else {
+                        chunk.len()
+                    };
                     out.feed(&chunk[..take], &mut st);
                     take
                 };
                 conn.consume_output(n);
                 drained += n;
             }
-            assert_eq!(drained, buffered, "buffered_output was not what was drained");
+            assert_eq!(
+                drained, buffered,
+                "buffered_output was not what was drained"
+            );
         }
         // With auto_pong, every ping received before our close is answered at once.
         assert!(ping.is_none(), "ping left unanswered");
@@ -731,8 +762,13 @@ impl OutCheck {
                     }
                 }
                 if payload.len() >= 2 {
-                    assert!(CloseCode(u16::from_be_bytes([payload[0], payload[1]])).is_valid_on_wire());
-                    assert!(core::str::from_utf8(&payload[2..]).is_ok(), "close reason not UTF-8");
+                    assert!(
+                        CloseCode(u16::from_be_bytes([payload[0], payload[1]])).is_valid_on_wire()
+                    );
+                    assert!(
+                        core::str::from_utf8(&payload[2..]).is_ok(),
+                        "close reason not UTF-8"
+                    );
                 }
                 self.closed = true;
                 // No pong after our close.
@@ -745,6 +781,8 @@ impl OutCheck {
 
 /// An event copied out of the engine's buffers without allocating: control payloads
 /// in full, data as lengths (and text pieces up to 4 KiB).
+// Large on purpose: the harness must not allocate (the allocator is measured).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Ev {
     Text(usize),
@@ -822,5 +860,8 @@ fn check_partial(partial: &[u8]) {
             ok = true;
         }
     }
-    assert!(ok, "a piece ends in a sequence no character starts with: {partial:?}");
+    assert!(
+        ok,
+        "a piece ends in a sequence no character starts with: {partial:?}"
+    );
 }

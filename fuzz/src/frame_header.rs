@@ -28,7 +28,10 @@ pub fn check(data: &[u8]) {
             assert_eq!(FrameHeader::parse(&data[..1]), parsed);
         }
         Err(FrameError::LengthOverflow) => {
-            assert!(data.len() >= 10, "overflow decided without the length bytes");
+            assert!(
+                data.len() >= 10,
+                "overflow decided without the length bytes"
+            );
             assert_eq!(data[1] & 0x7F, 127);
             assert!(data[2] & 0x80 != 0);
             assert!(!is_reserved(data[0] & 0x0F));
@@ -64,7 +67,10 @@ pub fn check(data: &[u8]) {
             for cut in 0..n {
                 match FrameHeader::parse(&data[..cut]) {
                     Ok(Parsed::Incomplete(more)) => {
-                        assert!(more >= 1 && cut + more <= n, "cut {cut}: more {more}, n {n}");
+                        assert!(
+                            more >= 1 && cut + more <= n,
+                            "cut {cut}: more {more}, n {n}"
+                        );
                         if cut >= 2 {
                             assert_eq!(cut + more, n, "form known at cut {cut}");
                         }
@@ -76,7 +82,10 @@ pub fn check(data: &[u8]) {
             let mut buf = [0u8; MAX_HEADER_LEN];
             let m = h.encode(&mut buf);
             assert_eq!(m, h.encoded_len());
-            assert!(m <= n, "shortest form is never longer than the input's form");
+            assert!(
+                m <= n,
+                "shortest form is never longer than the input's form"
+            );
             assert_eq!(FrameHeader::parse(&buf[..m]), Ok(Parsed::Complete(h, m)));
             // Shortest form: the length uses the smallest encoding that holds it.
             let minimal = match buf[1] & 0x7F {

@@ -57,7 +57,9 @@ fn chunks(split: u8, data: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 fn limits(split: u8) -> Limits {
     if split & 0x80 != 0 {
-        Limits::default().with_max_header_bytes(512).with_max_headers(8)
+        Limits::default()
+            .with_max_header_bytes(512)
+            .with_max_headers(8)
     } else {
         Limits::default()
     }
@@ -65,7 +67,11 @@ fn limits(split: u8) -> Limits {
 
 /// How httparse sees the head at the start of `buf`, read as the engine reads it (the
 /// first `max_header_bytes` bytes, `max_headers` fields).
-fn httparse_head(buf: &[u8], limits: Limits, request: bool) -> Result<Option<usize>, httparse::Error> {
+fn httparse_head(
+    buf: &[u8],
+    limits: Limits,
+    request: bool,
+) -> Result<Option<usize>, httparse::Error> {
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let status = if request {
@@ -109,7 +115,11 @@ fn server_feed(split: u8, data: &[u8]) -> (ServerOutcome, usize) {
         fed += chunk.len();
         match hs.receive(chunk) {
             Ok(None) => {
-                assert!(hs.buffered() == fed, "bytes held {} != fed {fed}", hs.buffered());
+                assert!(
+                    hs.buffered() == fed,
+                    "bytes held {} != fed {fed}",
+                    hs.buffered()
+                );
             }
             Ok(Some(req)) => {
                 check_request(&req, &data[..fed], &data[..before], limits);
@@ -129,7 +139,10 @@ fn server_feed(split: u8, data: &[u8]) -> (ServerOutcome, usize) {
         }
     }
     // Still waiting: the head is really incomplete and within the limits.
-    assert!(fed <= limits.max_header_bytes, "more than the limit held without an error");
+    assert!(
+        fed <= limits.max_header_bytes,
+        "more than the limit held without an error"
+    );
     if leading_empty_lines(data) <= 4 {
         assert!(
             !matches!(httparse_head(data, limits, true), Ok(Some(_))),
@@ -153,13 +166,22 @@ pub fn run_server(data: &[u8]) {
     }
 }
 
-fn check_request(req: &hybi::handshake::UpgradeRequest, read: &[u8], before: &[u8], limits: Limits) {
+fn check_request(
+    req: &hybi::handshake::UpgradeRequest,
+    read: &[u8],
+    before: &[u8],
+    limits: Limits,
+) {
     // The head ends where httparse says, and everything after it is handed over.
     let n = match httparse_head(read, limits, true) {
         Ok(Some(n)) => n,
         other => panic!("accepted, but httparse says {other:?}"),
     };
-    assert_eq!(req.leftover(), &read[n..], "leftover is not the bytes after the head");
+    assert_eq!(
+        req.leftover(),
+        &read[n..],
+        "leftover is not the bytes after the head"
+    );
     // The head was not complete before the last chunk.
     assert!(
         !matches!(httparse_head(before, limits, true), Ok(Some(_))),
@@ -175,12 +197,18 @@ fn check_request(req: &hybi::handshake::UpgradeRequest, read: &[u8], before: &[u
     let response = accepted.response();
     assert_eq!(response.status(), 101);
     let want = accept_key(sent_key);
-    assert_eq!(response.headers().get_str("Sec-WebSocket-Accept"), Some(want.as_str()));
+    assert_eq!(
+        response.headers().get_str("Sec-WebSocket-Accept"),
+        Some(want.as_str())
+    );
     assert_eq!(req.key().accept().as_str(), want.as_str());
     let bytes = response.to_bytes();
     let mut headers = [httparse::EMPTY_HEADER; 16];
     let mut parsed = httparse::Response::new(&mut headers);
-    assert_eq!(parsed.parse(&bytes), Ok(httparse::Status::Complete(bytes.len())));
+    assert_eq!(
+        parsed.parse(&bytes),
+        Ok(httparse::Status::Complete(bytes.len()))
+    );
     assert_eq!(parsed.code, Some(101));
     let got = parsed
         .headers
@@ -212,14 +240,24 @@ fn check_request_error(e: &RequestError, read: &[u8], limits: Limits) {
     assert!((400..500).contains(&status), "status {status} for {e:?}");
     match e {
         RequestError::Head(HeadError::TooLarge) => {
-            assert!(read.len() > limits.max_header_bytes, "too large at {} bytes", read.len());
+            assert!(
+                read.len() > limits.max_header_bytes,
+                "too large at {} bytes",
+                read.len()
+            );
         }
         RequestError::Head(HeadError::EmptyLines) => assert!(leading_empty_lines(read) > 4),
         RequestError::Head(HeadError::TooManyHeaders) => {
-            assert_eq!(httparse_head(read, limits, true), Err(httparse::Error::TooManyHeaders));
+            assert_eq!(
+                httparse_head(read, limits, true),
+                Err(httparse::Error::TooManyHeaders)
+            );
         }
         RequestError::Head(_) => {
-            assert!(httparse_head(read, limits, true).is_err(), "{e:?}, httparse disagrees");
+            assert!(
+                httparse_head(read, limits, true).is_err(),
+                "{e:?}, httparse disagrees"
+            );
         }
         _ => {
             // Refused after reading a whole head.
@@ -236,7 +274,10 @@ fn check_request_error(e: &RequestError, read: &[u8], limits: Limits) {
     let mut headers = [httparse::EMPTY_HEADER; 16];
     let mut parsed = httparse::Response::new(&mut headers);
     let Ok(httparse::Status::Complete(n)) = parsed.parse(&bytes) else {
-        panic!("error response does not parse: {:?}", String::from_utf8_lossy(&bytes));
+        panic!(
+            "error response does not parse: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
     };
     assert_eq!(parsed.code, Some(status));
     assert_eq!(parsed.version, Some(1));
@@ -251,8 +292,15 @@ fn check_request_error(e: &RequestError, read: &[u8], limits: Limits) {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(n + length, bytes.len(), "Content-Length is not the body's length");
-    assert!(header("Connection").is_some_and(|v| v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))));
+    assert_eq!(
+        n + length,
+        bytes.len(),
+        "Content-Length is not the body's length"
+    );
+    assert!(
+        header("Connection")
+            .is_some_and(|v| v.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")))
+    );
     match status {
         405 => assert_eq!(header("Allow"), Some(&b"GET"[..])),
         426 => assert_eq!(header("Sec-WebSocket-Version"), Some(&b"13"[..])),
@@ -289,7 +337,11 @@ fn client_feed(split: u8, data: &[u8]) -> (ClientOutcome, usize) {
             Ok(None) => continue,
             Ok(Some(acc)) => {
                 let n = check_head_end(read, &data[..before], limits);
-                assert_eq!(acc.leftover(), &read[n..], "leftover is not the bytes after the head");
+                assert_eq!(
+                    acc.leftover(),
+                    &read[n..],
+                    "leftover is not the bytes after the head"
+                );
                 let headers = acc.headers();
                 assert_eq!(headers.get_str("Sec-WebSocket-Accept"), Some(ACCEPT));
                 assert!(!headers.contains("Sec-WebSocket-Extensions"));

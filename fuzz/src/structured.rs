@@ -53,8 +53,7 @@ const SIZES: [usize; 16] = [
 
 /// Close codes: valid, reserved, out of range.
 const CODES: [u16; 16] = [
-    1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1011, 1014, 1015, 1016, 2999, 3000, 4999,
-    5000,
+    1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1011, 1014, 1015, 1016, 2999, 3000, 4999, 5000,
 ];
 
 /// One frame to put on the wire.
@@ -83,13 +82,13 @@ impl FrameSpec {
         };
         // Rare damage to the frame itself (about one frame in 20).
         match m {
-            0xF0 => spec.first_byte |= 0x40,                  // RSV1
-            0xF1 => spec.first_byte |= 0x10 << (m & 1),       // RSV3 or RSV2
-            0xF2 => spec.masked = false,                      // a client must mask
-            0xF3 => spec.first_byte ^= 0x80,                  // flip FIN
-            0xF4 | 0xF5 => spec.form = 1 + (m & 1),           // non-minimal length form
-            0xF6 => spec.announced = Some(u64::MAX >> 1),     // huge 64-bit length
-            0xF7 => spec.announced = Some(1 << 63 | 5),       // top bit set
+            0xF0 => spec.first_byte |= 0x40,              // RSV1
+            0xF1 => spec.first_byte |= 0x10 << (m & 1),   // RSV3 or RSV2
+            0xF2 => spec.masked = false,                  // a client must mask
+            0xF3 => spec.first_byte ^= 0x80,              // flip FIN
+            0xF4 | 0xF5 => spec.form = 1 + (m & 1),       // non-minimal length form
+            0xF6 => spec.announced = Some(u64::MAX >> 1), // huge 64-bit length
+            0xF7 => spec.announced = Some(1 << 63 | 5),   // top bit set
             0xF8 => spec.announced = Some(MAX_FRAME as u64 + 1),
             _ => {}
         }
@@ -159,7 +158,11 @@ pub fn generate(r: &mut Reader<'_>) -> Vec<u8> {
         match op % 16 {
             0..=3 | 12..=15 => {
                 // A data message, in 1 to 4 fragments, maybe with pings between them.
-                let kind = if op & 0x10 != 0 { OpCode::Binary } else { OpCode::Text };
+                let kind = if op & 0x10 != 0 {
+                    OpCode::Binary
+                } else {
+                    OpCode::Text
+                };
                 let size = SIZES[usize::from(r.u8() % 16)];
                 let payload = if kind == OpCode::Text {
                     text(size, usize::from(r.u8()))
@@ -225,7 +228,10 @@ pub fn generate(r: &mut Reader<'_>) -> Vec<u8> {
                     b"\x80",
                 ];
                 let at = usize::from(r.u8()) % (payload.len() + 1);
-                let at = (0..=at).rev().find(|&i| i == 0 || i == payload.len() || (payload[i] & 0xC0) != 0x80).unwrap_or(0);
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| i == 0 || i == payload.len() || (payload[i] & 0xC0) != 0x80)
+                    .unwrap_or(0);
                 let b = bad[usize::from(r.u8() % 6)];
                 payload.splice(at..at, b.iter().copied());
                 let fin = op & 0x10 != 0;
@@ -357,7 +363,14 @@ pub fn model(wire: &[u8], streaming: bool) -> (Vec<Ev>, End) {
         if rest.len() < head {
             return (events, End::NeedMore);
         }
-        let key = masked.then(|| [rest[head - 4], rest[head - 3], rest[head - 2], rest[head - 1]]);
+        let key = masked.then(|| {
+            [
+                rest[head - 4],
+                rest[head - 3],
+                rest[head - 2],
+                rest[head - 1],
+            ]
+        });
         let fin = b0 & 0x80 != 0;
         if b0 & 0x70 != 0 || !masked {
             return (events, End::Error(1002));
@@ -434,7 +447,13 @@ pub fn model(wire: &[u8], streaming: bool) -> (Vec<Ev>, End) {
             let first = !*started;
             *started = true;
             let ok = text_ok && text_done_ok;
-            push_piece(&mut events, kind, &data[before..], first, fin && complete && ok);
+            push_piece(
+                &mut events,
+                kind,
+                &data[before..],
+                first,
+                fin && complete && ok,
+            );
         }
         if !text_ok || !text_done_ok {
             return (events, End::Error(1007));
@@ -452,14 +471,12 @@ pub fn model(wire: &[u8], streaming: bool) -> (Vec<Ev>, End) {
     }
 }
 
+/// The frames a connection wrote: opcode and unmasked payload.
+pub type Written = Vec<(OpCode, Vec<u8>)>;
+
 /// Runs the engine on `wire` in chunks from `seed`; returns its normalized events, how
 /// it ended, and the frames it wrote (opcode, unmasked payload).
-pub fn engine(
-    wire: &[u8],
-    streaming: bool,
-    zero_copy: bool,
-    seed: u8,
-) -> (Vec<Ev>, End, Vec<(OpCode, Vec<u8>)>) {
+pub fn engine(wire: &[u8], streaming: bool, zero_copy: bool, seed: u8) -> (Vec<Ev>, End, Written) {
     let config = Config::default()
         .with_max_frame_size(MAX_FRAME)
         .with_max_message_size(MAX_MESSAGE)
@@ -531,7 +548,9 @@ fn poll(conn: &mut Connection, events: &mut Vec<Ev>, end: &mut End) {
             Ok(Some(e)) => {
                 assert_eq!(*end, End::NeedMore, "event after the end: {e:?}");
                 match e {
-                    Event::Text(t) => events.push(Ev::Message(MessageKind::Text, t.as_bytes().to_vec())),
+                    Event::Text(t) => {
+                        events.push(Ev::Message(MessageKind::Text, t.as_bytes().to_vec()))
+                    }
                     Event::Binary(b) => events.push(Ev::Message(MessageKind::Binary, b.to_vec())),
                     Event::Fragment(f) => push_piece(events, f.kind, f.data, f.first, f.fin),
                     Event::Ping(p) => events.push(Ev::Ping(p.to_vec())),
@@ -582,20 +601,29 @@ pub fn run(data: &[u8]) {
     let streaming = flags & 1 != 0;
     let (mut want, want_end) = model(&wire, streaming);
     let (mut got, got_end, written) = engine(&wire, streaming, flags & 2 != 0, flags >> 2);
-    assert_eq!(got_end, want_end, "ending differs\nmodel {want:?}\nengine {got:?}");
+    assert_eq!(
+        got_end, want_end,
+        "ending differs\nmodel {want:?}\nengine {got:?}"
+    );
     let want_partial = split_partial(&mut want);
     let got_partial = split_partial(&mut got);
     assert_eq!(got, want, "events differ");
     if let Some(g) = got_partial {
         let w = want_partial.unwrap_or_default();
-        assert!(w.starts_with(&g), "partial message not a prefix of the bytes sent");
+        assert!(
+            w.starts_with(&g),
+            "partial message not a prefix of the bytes sent"
+        );
     }
     // What the engine wrote: pongs answering pings (the latest of each batch, so a
     // subsequence ending with the last ping), then the close frame the end calls for.
-    let pings: Vec<&Vec<u8>> = want.iter().filter_map(|e| match e {
-        Ev::Ping(p) => Some(p),
-        _ => None,
-    }).collect();
+    let pings: Vec<&Vec<u8>> = want
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Ping(p) => Some(p),
+            _ => None,
+        })
+        .collect();
     let mut close = None;
     let mut pongs = Vec::new();
     for (op, payload) in &written {

@@ -8,12 +8,12 @@
 mod alloc;
 #[path = "../../../fuzz/src/conn.rs"]
 mod conn;
+#[path = "../../../fuzz/src/frame_header.rs"]
+mod frame_header;
 #[path = "../../../fuzz/src/handshake.rs"]
 mod handshake;
 #[path = "../../../fuzz/src/structured.rs"]
 mod structured;
-#[path = "../../../fuzz/src/frame_header.rs"]
-mod frame_header;
 
 use std::path::PathBuf;
 
@@ -24,7 +24,9 @@ static ALLOC: alloc::Counting = alloc::Counting;
 
 /// The files of `fuzz/corpus/<target>/` (none if the fuzz directory is absent).
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -43,7 +45,10 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn replay(target: &str, check: impl Fn(&[u8])) {
     let files = corpus(target);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    assert!(!dir.exists() || !files.is_empty(), "no seed corpus for {target}");
+    assert!(
+        !dir.exists() || !files.is_empty(),
+        "no seed corpus for {target}"
+    );
     for (path, data) in files {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
         assert!(r.is_ok(), "{target}: {} fails its checks", path.display());
