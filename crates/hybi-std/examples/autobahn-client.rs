@@ -9,7 +9,9 @@ use hybi_std::{Error, Message};
 const AGENT: &str = "hybi";
 
 fn main() -> Result<(), Error> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/');
     let count = case_count(base)?;
     eprintln!("{count} cases");

@@ -9,7 +9,9 @@ use std::net::TcpListener;
 use hybi_std::Message;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9002".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("autobahn echo server (hybi-std) on {addr}");
     for stream in listener.incoming() {

@@ -8,7 +8,9 @@ use std::io::BufRead;
 use hybi_std::{CloseCode, Error, Message};
 
 fn main() -> Result<(), Error> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9002/".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9002/".into());
     let (ws, response) = hybi_std::connect(&url)?;
     eprintln!("connected to {url} (subprotocol {:?})", response.protocol());
     let (mut reader, writer) = ws.split()?;

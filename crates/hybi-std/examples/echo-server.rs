@@ -20,7 +20,9 @@ impl Handler for Echo {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9002".into());
     let server = Server::builder()
         .route("/", |_| Echo)
         .route("/echo", |_| Echo)

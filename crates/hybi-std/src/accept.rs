@@ -4,70 +4,11 @@ use std::io;
 use std::time::{Duration, Instant as StdInstant};
 
 use hybi::Config;
-use hybi::handshake::{Limits, Response, ServerHandshake, UpgradeRequest};
+use hybi::handshake::{Answer, Decision, Limits, ServerHandshake, UpgradeRequest};
 
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
 use crate::stream::Stream;
-
-/// The application's answer to an upgrade request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Upgrade, with an optional subprotocol (one the client offered) and extra
-    /// response headers.
-    Accept {
-        /// The chosen subprotocol.
-        protocol: Option<String>,
-        /// Extra header fields for the 101 response.
-        headers: Vec<(String, String)>,
-    },
-    /// Refuse with an HTTP status, header fields and a body.
-    Reject {
-        /// The status (e.g. 403).
-        status: u16,
-        /// Extra header fields.
-        headers: Vec<(String, String)>,
-        /// The body.
-        body: Vec<u8>,
-    },
-}
-
-impl Decision {
-    /// Accept, without subprotocol or extra headers.
-    pub fn accept() -> Decision {
-        Decision::Accept {
-            protocol: None,
-            headers: Vec::new(),
-        }
-    }
-
-    /// Refuse with `status` and a short text body.
-    pub fn reject(status: u16, body: &str) -> Decision {
-        Decision::Reject {
-            status,
-            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    /// Sets the subprotocol of an `Accept`.
-    pub fn with_protocol(mut self, name: &str) -> Decision {
-        if let Decision::Accept { protocol, .. } = &mut self {
-            *protocol = Some(name.to_owned());
-        }
-        self
-    }
-
-    /// Adds a header field to the answer.
-    pub fn with_header(mut self, name: &str, value: &str) -> Decision {
-        match &mut self {
-            Decision::Accept { headers, .. } | Decision::Reject { headers, .. } => {
-                headers.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        self
-    }
-}
 
 /// Accepts a WebSocket on `stream` with default settings, whatever the request's path.
 pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>> {
@@ -165,29 +106,8 @@ impl Acceptor {
                 return Err(e);
             }
         };
-        let (protocol, headers, reject) = match callback(&request) {
-            Decision::Accept { protocol, headers } => (protocol, headers, None),
-            Decision::Reject {
-                status,
-                headers,
-                body,
-            } => (None, headers, Some((status, body))),
-        };
-        let header_refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if let Some((status, body)) = reject {
-            let (bytes, err) = match Response::reject(status, &header_refs, &body) {
-                Ok(r) => (r.to_bytes(), HandshakeError::Rejected(status)),
-                Err(e) => (internal_error(), HandshakeError::InvalidReply(e)),
-            };
-            let _ = stream.write_all(&bytes);
-            finish(&mut stream);
-            return Err(Error::Handshake(err));
-        }
-        match request.accept(protocol.as_deref(), &header_refs) {
-            Ok(accepted) => {
+        match request.answer(&callback(&request)) {
+            Answer::Upgrade(accepted) => {
                 stream.write_all(&accepted.response().to_bytes())?;
                 stream.flush()?;
                 stream.set_read_timeout(None)?;
@@ -196,8 +116,15 @@ impl Acceptor {
                     accepted.into_connection(self.config.clone()),
                 ))
             }
-            Err(e) => {
-                let _ = stream.write_all(&internal_error());
+            Answer::Refuse(response) => {
+                let _ = stream.write_all(&response.to_bytes());
+                finish(&mut stream);
+                Err(Error::Handshake(HandshakeError::Rejected(
+                    response.status(),
+                )))
+            }
+            Answer::Invalid(e, response) => {
+                let _ = stream.write_all(&response.to_bytes());
                 finish(&mut stream);
                 Err(Error::Handshake(HandshakeError::InvalidReply(e)))
             }
@@ -235,10 +162,6 @@ impl Acceptor {
             }
         }
     }
-}
-
-fn internal_error() -> Vec<u8> {
-    b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".to_vec()
 }
 
 /// After an HTTP error answer: end our side, let the client read it, then close.

@@ -94,7 +94,9 @@ fn parse_url(url: &str) -> Result<Target> {
             "{url}: a WebSocket URL has no #fragment"
         )));
     }
-    let port = parsed.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(if secure { 443 } else { 80 });
     let mut path = parsed.path().to_owned();
     if let Some(query) = parsed.query() {
         path.push('?');
@@ -231,14 +233,14 @@ impl ClientBuilder {
         self.handshake(stream, target)
     }
 
-    fn handshake<S: Stream>(self, mut stream: S, target: Target) -> Result<(WebSocket<S>, Response)> {
-        let mut request = ClientRequest::new(
-            &target.host,
-            Some(target.port),
-            target.secure,
-        )
-        .path(&target.path)
-        .limits(self.limits);
+    fn handshake<S: Stream>(
+        self,
+        mut stream: S,
+        target: Target,
+    ) -> Result<(WebSocket<S>, Response)> {
+        let mut request = ClientRequest::new(&target.host, Some(target.port), target.secure)
+            .path(&target.path)
+            .limits(self.limits);
         for p in &self.protocols {
             request = request.protocol(p);
         }
@@ -298,11 +300,23 @@ mod tests {
     #[test]
     fn urls() {
         let t = parse_url("ws://example.com/chat?room=1").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.secure, t.path.as_str()), ("example.com", 80, false, "/chat?room=1"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.secure, t.path.as_str()),
+            ("example.com", 80, false, "/chat?room=1")
+        );
         let t = parse_url("wss://[::1]:9443").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.secure, t.path.as_str()), ("::1", 9443, true, "/"));
-        assert!(matches!(parse_url("http://example.com"), Err(Error::Url(_))));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.secure, t.path.as_str()),
+            ("::1", 9443, true, "/")
+        );
+        assert!(matches!(
+            parse_url("http://example.com"),
+            Err(Error::Url(_))
+        ));
         assert!(matches!(parse_url("not a url"), Err(Error::Url(_))));
-        assert!(matches!(parse_url("ws://example.com/#frag"), Err(Error::Url(_))));
+        assert!(matches!(
+            parse_url("ws://example.com/#frag"),
+            Err(Error::Url(_))
+        ));
     }
 }

@@ -66,7 +66,7 @@ mod socket;
 mod split;
 mod stream;
 
-pub use accept::{Acceptor, Decision, accept, accept_with};
+pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use error::{Error, HandshakeError, Result};
 pub use message::{CloseInfo, Message};
@@ -75,5 +75,5 @@ pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};
 
-pub use hybi::handshake::UpgradeRequest;
+pub use hybi::handshake::{Decision, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, MessageKind};

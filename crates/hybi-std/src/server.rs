@@ -12,10 +12,11 @@ use std::time::Duration;
 use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
 
-use crate::accept::{Acceptor, Decision};
+use crate::accept::Acceptor;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::split::Writer;
+use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
 /// other thread (a chat room broadcasting to its members, say). Cheap to clone.
@@ -90,7 +91,14 @@ pub trait Handler: Send + 'static {
     }
     /// A piece of a message, in [`Delivery::Streaming`](hybi::Delivery::Streaming)
     /// mode (see [`hybi::Fragment`]).
-    fn on_fragment(&mut self, peer: &Peer, kind: hybi::MessageKind, data: &[u8], first: bool, fin: bool) {
+    fn on_fragment(
+        &mut self,
+        peer: &Peer,
+        kind: hybi::MessageKind,
+        data: &[u8],
+        first: bool,
+        fin: bool,
+    ) {
         let _ = (peer, kind, data, first, fin);
     }
     /// A ping arrived (the pong is already sent).

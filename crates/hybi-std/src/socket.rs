@@ -181,7 +181,9 @@ impl<S: Stream> WebSocket<S> {
         }
         self.transport_closed = true;
         let _ = self.stream.shutdown_write();
-        let _ = self.stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(100)));
         self.stream_timeout = None;
         let mut scratch = [0u8; 4096];
         let until = StdInstant::now() + Duration::from_millis(500);
@@ -414,6 +416,11 @@ impl<S: Stream + crate::stream::TryClone> WebSocket<S> {
     /// cloneable, so any number of threads can send.
     pub fn split(self) -> Result<(crate::Reader<S>, crate::Writer<S>)> {
         let reader = self.stream.try_clone()?;
-        Ok(crate::split::split(self.conn, reader, self.stream, self.read_timeout))
+        Ok(crate::split::split(
+            self.conn,
+            reader,
+            self.stream,
+            self.read_timeout,
+        ))
     }
 }

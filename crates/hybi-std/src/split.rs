@@ -51,7 +51,9 @@ impl<S: Stream> Shared<S> {
 fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
     // A panic in another thread while holding the lock leaves the engine consistent
     // (it never panics mid-update), so keep going.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The receiving half of a split [`WebSocket`](crate::WebSocket).
@@ -191,7 +193,10 @@ impl<S: Stream> Reader<S> {
 }
 
 impl<S: Stream> Writer<S> {
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> std::result::Result<R, hybi::SendError>) -> Result<R> {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<R, hybi::SendError>,
+    ) -> Result<R> {
         let mut shared = lock(&self.shared);
         let out = f(&mut shared.conn)?;
         shared.flush()?;

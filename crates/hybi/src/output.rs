@@ -157,6 +157,27 @@ impl Output {
         }
     }
 
+    /// Takes the (empty) buffer out, if nothing is queued and it has capacity.
+    pub(crate) fn take_buf(&mut self) -> Option<Vec<u8>> {
+        if !self.is_empty() || self.buf.capacity() == 0 {
+            return None;
+        }
+        self.head = 0;
+        Some(core::mem::take(&mut self.buf))
+    }
+
+    /// Installs `buf` (cleared) if the current buffer has no capacity; otherwise
+    /// returns it.
+    pub(crate) fn give_buf(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.buf.capacity() != 0 || !self.buf.is_empty() {
+            return Some(buf);
+        }
+        buf.clear();
+        self.buf = buf;
+        self.head = 0;
+        None
+    }
+
     /// Drops everything queued and not yet written.
     pub(crate) fn discard(&mut self) {
         self.written_total = self.queued_total;

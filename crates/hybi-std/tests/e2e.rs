@@ -1,0 +1,697 @@
+//! hybi-std client ↔ hybi-std server over loopback: messages of every size class,
+//! fragments, streaming, ping/pong, closing both ways, subprotocols, rejections,
+//! timeouts, keepalive, full duplex, broadcast and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hybi_std::{
+    ClientBuilder, CloseCode, Config, Decision, Delivery, Error, Handler, HandshakeError, Message,
+    MessageKind, Peer, Server, ServerHandle,
+};
+
+struct Echo;
+impl Handler for Echo {
+    fn on_text(&mut self, peer: &Peer, text: &str) {
+        let _ = peer.send_text(text);
+    }
+    fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
+        let _ = peer.send_binary(data);
+    }
+}
+
+/// Closes with 4002 "server bye" on the first message.
+struct Closer;
+impl Handler for Closer {
+    fn on_text(&mut self, peer: &Peer, _text: &str) {
+        let _ = peer.close(CloseCode(4002), "server bye");
+    }
+}
+
+/// Reports how each connection ended.
+struct Report(mpsc::Sender<(u16, String)>);
+impl Handler for Report {
+    fn on_close(&mut self, _peer: &Peer, code: CloseCode, reason: &str) {
+        let _ = self.0.send((code.as_u16(), reason.to_owned()));
+    }
+}
+
+/// Counts streamed bytes and answers the total when the message ends.
+#[derive(Default)]
+struct CountStream(usize);
+impl Handler for CountStream {
+    fn on_fragment(
+        &mut self,
+        peer: &Peer,
+        _kind: MessageKind,
+        data: &[u8],
+        first: bool,
+        fin: bool,
+    ) {
+        if first {
+            self.0 = 0;
+        }
+        self.0 += data.len();
+        if fin {
+            let _ = peer.send_text(&self.0.to_string());
+        }
+    }
+}
+
+fn start(builder: hybi_std::ServerBuilder) -> ServerHandle {
+    builder.bind("127.0.0.1:0").unwrap().spawn().unwrap()
+}
+
+fn echo_server() -> ServerHandle {
+    start(Server::builder().route("/echo", |_| Echo))
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("ws://{addr}{path}")
+}
+
+fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn text_and_binary_of_every_size_class_echo_intact() {
+    let server = echo_server();
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    for text in ["hello", "", "κόσμε", "emoji 🎉 and 世界"] {
+        ws.send_text(text).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(text.to_owned()));
+    }
+    for (i, len) in [0usize, 1, 125, 126, 65535, 65536, 16 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pseudo_random(len, i as u32 + 1);
+        ws.send_binary(&data).unwrap();
+        match ws.read().unwrap() {
+            Message::Binary(b) => assert!(b == data, "binary of {len} bytes differs"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let info = ws.close_and_wait(CloseCode::NORMAL, "done").unwrap();
+    assert_eq!(info.code, CloseCode::NORMAL);
+}
+
+#[test]
+fn fragments_are_echoed_whole() {
+    let server = echo_server();
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    let text = "fragmented κόσμε message";
+    let bytes = text.as_bytes();
+    // Cut inside a multi-byte character on purpose.
+    ws.send_fragment(MessageKind::Text, &bytes[..12], false)
+        .unwrap();
+    ws.ping(b"between").unwrap();
+    ws.send_fragment(MessageKind::Text, &bytes[12..20], false)
+        .unwrap();
+    ws.send_fragment(MessageKind::Text, &bytes[20..], true)
+        .unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Pong(b"between".to_vec()));
+    assert_eq!(ws.read().unwrap(), Message::Text(text.to_owned()));
+}
+
+#[test]
+fn a_large_body_streams_through_both_ends_without_being_held_whole() {
+    let server = start(
+        Server::builder()
+            .config(Config::default().with_delivery(Delivery::Streaming))
+            .route("/count", |_| CountStream::default()),
+    );
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/count")).unwrap();
+    let body = pseudo_random(5 << 20, 7);
+    let sent = ws
+        .send_from_reader(MessageKind::Binary, &body[..], 64 << 10)
+        .unwrap();
+    assert_eq!(sent, 5 << 20);
+    assert_eq!(ws.read().unwrap(), Message::Text((5u64 << 20).to_string()));
+
+    // Reading in streaming mode: the echo of a 3 MiB message arrives in pieces.
+    let echo = echo_server();
+    let (mut ws, _) = ClientBuilder::new(&url(echo.local_addr(), "/echo"))
+        .config(
+            Config::default()
+                .with_delivery(Delivery::Streaming)
+                .with_read_buffer_size(16 << 10),
+        )
+        .connect()
+        .unwrap();
+    let data = pseudo_random(3 << 20, 9);
+    ws.send_binary(&data).unwrap();
+    let mut got = Vec::new();
+    let mut pieces = 0;
+    loop {
+        match ws.read().unwrap() {
+            Message::Fragment {
+                data: piece, fin, ..
+            } => {
+                assert!(
+                    piece.len() <= 16 << 10,
+                    "pieces come through the 16 KiB buffer"
+                );
+                got.extend(piece);
+                pieces += 1;
+                if fin {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(pieces > 100);
+    assert!(got == data);
+}
+
+#[test]
+fn ping_is_answered_with_a_pong_carrying_the_payload() {
+    let server = echo_server();
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    ws.ping(b"are you there?").unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Pong(b"are you there?".to_vec())
+    );
+}
+
+#[test]
+fn the_client_closes_with_a_code_and_reason_the_server_sees() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let server =
+        start(Server::builder().route("/report", move |_| Report(tx.lock().unwrap().clone())));
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/report")).unwrap();
+    let answer = ws.close_and_wait(CloseCode(4001), "client bye").unwrap();
+    assert_eq!(
+        (answer.code, answer.reason.as_str()),
+        (CloseCode(4001), ""),
+        "echoed code"
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        (4001, "client bye".to_owned())
+    );
+    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+}
+
+#[test]
+fn the_server_closes_with_a_code_and_reason_the_client_sees() {
+    let server = start(Server::builder().route("/close", |_| Closer));
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/close")).unwrap();
+    ws.send_text("close please").unwrap();
+    match ws.read().unwrap() {
+        Message::Close(info) => assert_eq!(
+            (info.code, info.reason.as_str()),
+            (CloseCode(4002), "server bye")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ws.peer_close().unwrap().code, CloseCode(4002));
+    // The server closes TCP first; the client then reports the end.
+    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+}
+
+#[test]
+fn subprotocols_are_negotiated_and_headers_travel_both_ways() {
+    let server = start(
+        Server::builder()
+            .route("/chat", |_| Echo)
+            .should_upgrade(|req| {
+                assert_eq!(req.headers().get_str("x-token"), Some("secret"));
+                if req.protocols().iter().any(|p| p == "chat.v2") {
+                    Decision::accept()
+                        .with_protocol("chat.v2")
+                        .with_header("X-Served-By", "hybi")
+                } else {
+                    Decision::accept()
+                }
+            }),
+    );
+    let (_ws, response) = ClientBuilder::new(&url(server.local_addr(), "/chat"))
+        .protocol("nope")
+        .protocol("chat.v2")
+        .header("X-Token", "secret")
+        .connect()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("chat.v2"));
+    assert_eq!(response.headers().get_str("x-served-by"), Some("hybi"));
+}
+
+#[test]
+fn a_rejected_upgrade_reaches_the_client_with_status_headers_and_body() {
+    let server = start(
+        Server::builder()
+            .route("/private", |_| Echo)
+            .should_upgrade(|_| Decision::reject(403, "go away").with_header("X-Why", "no token")),
+    );
+    let err = hybi_std::connect(&url(server.local_addr(), "/private")).unwrap_err();
+    let Error::Handshake(HandshakeError::Response(hybi::handshake::ResponseError::Rejected(r))) =
+        &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers().get_str("x-why"), Some("no token"));
+    assert_eq!(r.body(), b"go away");
+
+    let err = hybi_std::connect(&url(server.local_addr(), "/elsewhere")).unwrap_err();
+    match err {
+        Error::Handshake(e) => assert_eq!(e.status(), Some(404)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn connect_errors_say_which_step_failed() {
+    assert!(matches!(
+        hybi_std::connect("http://127.0.0.1:1/"),
+        Err(Error::Url(_))
+    ));
+    assert!(matches!(
+        hybi_std::connect("ws://no-such-host.invalid/"),
+        Err(Error::Dns(_))
+    ));
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert!(matches!(
+        hybi_std::connect(&format!("ws://127.0.0.1:{port}/")),
+        Err(Error::Connect(_))
+    ));
+}
+
+/// Completes a client handshake on a raw socket and returns it.
+fn raw_client(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// Reads one whole unmasked frame: (first byte, payload).
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (h[0], payload)
+}
+
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [1u8, 2, 3, 4];
+    assert!(payload.len() < 126);
+    let mut out = vec![first, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+#[test]
+fn invalid_frames_from_a_raw_socket_get_the_right_close_code_then_tcp_close() {
+    let server = echo_server();
+    let cases: [(Vec<u8>, u16); 4] = [
+        (vec![0x81, 0x02, b'h', b'i'], 1002), // unmasked
+        (masked(0x81, b"\xC0\xAF"), 1007),    // invalid UTF-8
+        (masked(0x83, b""), 1002),            // reserved opcode
+        (
+            {
+                let mut v = vec![0x82, 0xFF];
+                v.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+                v.extend_from_slice(&[1, 2, 3, 4]);
+                v
+            },
+            1009,
+        ),
+    ];
+    for (bytes, code) in cases {
+        let mut s = raw_client(server.local_addr(), "/echo");
+        s.write_all(&bytes).unwrap();
+        let (first, payload) = read_frame(&mut s);
+        assert_eq!(first, 0x88, "a close frame");
+        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = [0u8; 16];
+        assert_eq!(s.read(&mut rest).unwrap(), 0, "then the server closes TCP");
+    }
+}
+
+#[test]
+fn a_read_timeout_leaves_the_connection_usable() {
+    let server = echo_server();
+    let (mut ws, _) = ClientBuilder::new(&url(server.local_addr(), "/echo"))
+        .read_timeout(Some(Duration::from_millis(100)))
+        .connect()
+        .unwrap();
+    let started = Instant::now();
+    assert!(matches!(ws.read(), Err(Error::Timeout)));
+    assert!(started.elapsed() >= Duration::from_millis(90));
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+}
+
+#[test]
+fn keepalive_drops_a_peer_that_never_answers() {
+    let server = start(
+        Server::builder()
+            .config(
+                Config::default()
+                    .with_keepalive(Some(Duration::from_millis(150)))
+                    .with_pong_timeout(Duration::from_millis(150)),
+            )
+            .route("/echo", |_| Echo),
+    );
+    let mut s = raw_client(server.local_addr(), "/echo");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let (first, _) = read_frame(&mut s);
+    assert_eq!(first, 0x89, "a keepalive ping");
+    // We never answer: the server gives up and closes the transport.
+    let mut rest = [0u8; 64];
+    loop {
+        match s.read(&mut rest) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Reads for `span`, counting pings and pongs; any error fails.
+fn count_keepalive_traffic(
+    ws: &mut hybi_std::WebSocket<TcpStream>,
+    span: Duration,
+) -> (usize, usize) {
+    let until = Instant::now() + span;
+    let (mut pings, mut pongs) = (0, 0);
+    while Instant::now() < until {
+        ws.set_read_timeout(Some(
+            until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ));
+        match ws.read() {
+            Ok(Message::Ping(_)) => pings += 1,
+            Ok(Message::Pong(_)) => pongs += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(Error::Timeout) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    (pings, pongs)
+}
+
+#[test]
+fn keepalive_keeps_an_answering_peer() {
+    let keepalive = Config::default()
+        .with_keepalive(Some(Duration::from_millis(50)))
+        .with_pong_timeout(Duration::from_millis(300));
+
+    // The server pings an idle client, which answers while it reads.
+    let server = start(
+        Server::builder()
+            .config(keepalive.clone())
+            .route("/echo", |_| Echo),
+    );
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    let (pings, _) = count_keepalive_traffic(&mut ws, Duration::from_millis(600));
+    assert!(pings >= 3, "server pinged {pings} times");
+
+    // The client pings an idle server, which answers.
+    let server = echo_server();
+    let (mut ws, _) = ClientBuilder::new(&url(server.local_addr(), "/echo"))
+        .config(keepalive)
+        .connect()
+        .unwrap();
+    let (_, pongs) = count_keepalive_traffic(&mut ws, Duration::from_millis(600));
+    assert!(pongs >= 3, "{pongs} pongs");
+
+    ws.send_text("alive").unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(5)));
+    loop {
+        match ws.read().unwrap() {
+            Message::Text(t) => break assert_eq!(t, "alive"),
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn a_split_socket_reads_and_writes_from_two_threads() {
+    let server = echo_server();
+    let (ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    let (mut reader, writer) = ws.split().unwrap();
+    const N: usize = 2000;
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            writer.send_text(&format!("message {i}")).unwrap();
+        }
+        writer
+    });
+    for i in 0..N {
+        assert_eq!(
+            reader.read().unwrap(),
+            Message::Text(format!("message {i}"))
+        );
+    }
+    let writer = sender.join().unwrap();
+    writer.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(reader.read().unwrap(), Message::Close(_)));
+}
+
+/// A chat room: every text goes to every member.
+struct Member(Arc<Mutex<Vec<Peer>>>);
+impl Handler for Member {
+    fn on_open(&mut self, peer: &Peer) {
+        self.0.lock().unwrap().push(peer.clone());
+        let _ = peer.send_text("joined");
+    }
+    fn on_text(&mut self, _peer: &Peer, text: &str) {
+        let members = self.0.lock().unwrap().clone();
+        for m in members {
+            let _ = m.send_text(text);
+        }
+    }
+    fn on_close(&mut self, peer: &Peer, _: CloseCode, _: &str) {
+        self.0.lock().unwrap().retain(|p| p.id() != peer.id());
+    }
+}
+
+#[test]
+fn broadcast_from_another_thread_reaches_every_member_once() {
+    let room = Arc::new(Mutex::new(Vec::new()));
+    let members = Arc::clone(&room);
+    let server = start(Server::builder().route("/chat", move |_| Member(Arc::clone(&members))));
+    let mut clients: Vec<_> = (0..5)
+        .map(|_| {
+            let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/chat")).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::Text("joined".into()));
+            ws
+        })
+        .collect();
+    // From a thread that is not a connection's.
+    let room2 = Arc::clone(&room);
+    std::thread::spawn(move || {
+        for p in room2.lock().unwrap().iter() {
+            p.send_text("announcement").unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    clients[0].send_text("hello all").unwrap();
+    for ws in &mut clients {
+        ws.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut got = vec![ws.read().unwrap(), ws.read().unwrap()];
+        got.sort_by_key(|m| format!("{m:?}"));
+        assert_eq!(
+            got,
+            vec![
+                Message::Text("announcement".into()),
+                Message::Text("hello all".into())
+            ]
+        );
+        ws.set_read_timeout(Some(Duration::from_millis(100)));
+        assert!(matches!(ws.read(), Err(Error::Timeout)), "exactly once");
+    }
+    assert_eq!(server.peers().len(), 5);
+}
+
+#[test]
+fn shutdown_sends_1001_to_every_connection() {
+    let server = echo_server();
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| {
+            hybi_std::connect(&url(server.local_addr(), "/echo"))
+                .unwrap()
+                .0
+        })
+        .collect();
+    // Make sure every connection is registered.
+    for ws in &mut clients {
+        ws.send_text("x").unwrap();
+        ws.read().unwrap();
+    }
+    server.shutdown();
+    for ws in &mut clients {
+        ws.set_read_timeout(Some(Duration::from_secs(5)));
+        match ws.read().unwrap() {
+            Message::Close(info) => assert_eq!(info.code, CloseCode::GOING_AWAY),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_client_that_trickles_its_handshake_is_dropped_at_the_handshake_timeout() {
+    let server = start(
+        Server::builder()
+            .handshake_timeout(Duration::from_millis(300))
+            .route("/echo", |_| Echo),
+    );
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let request = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n";
+    let started = Instant::now();
+    let mut closed = false;
+    for b in request {
+        if s.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 16];
+        match s.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(closed, "dropped before the request was complete");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn bad_handshakes_are_answered_400_while_others_are_served() {
+    let server = echo_server();
+    let (mut good, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    for i in 0..200 {
+        let mut s = TcpStream::connect(server.local_addr()).unwrap();
+        write!(
+            s,
+            "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: not-a-key-{i}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        if i % 50 == 0 {
+            good.send_text("still serving").unwrap();
+            assert_eq!(good.read().unwrap(), Message::Text("still serving".into()));
+        }
+    }
+}
+
+#[test]
+fn wouldblock_on_a_nonblocking_stream_loses_no_bytes() {
+    // The server reads nothing until told to, so the client's socket buffer fills.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = hybi_std::accept(stream).unwrap();
+        go_rx.recv().unwrap();
+        let mut count = 0;
+        loop {
+            match ws.read().unwrap() {
+                Message::Binary(b) => {
+                    assert_eq!(b, pseudo_random(100_000, count));
+                    count += 1;
+                }
+                Message::Close(_) => return count,
+                _ => {}
+            }
+        }
+    });
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/")).unwrap();
+    ws.get_mut().set_nonblocking(true).unwrap();
+    let mut sent = 0u32;
+    let mut blocked = false;
+    while sent < 200 {
+        match ws.send_binary(&pseudo_random(100_000, sent)) {
+            Ok(()) => sent += 1,
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // The message is queued in the engine: it counts as sent.
+                sent += 1;
+                blocked = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(blocked, "the socket buffer never filled");
+    assert!(ws.buffered_amount() > 0);
+    go_tx.send(()).unwrap();
+    loop {
+        match ws.flush() {
+            Ok(()) => break,
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    ws.get_mut().set_nonblocking(false).unwrap();
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(server.join().unwrap(), sent);
+}

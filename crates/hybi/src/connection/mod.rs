@@ -1,0 +1,306 @@
+//! The state machine of one open WebSocket connection, for either role.
+//!
+//! Bytes from the transport go in with [`Connection::receive`] (or, without a copy,
+//! [`Connection::read_buf`] + [`Connection::commit`]); events come out of
+//! [`Connection::poll_event`]. Sends queue encoded frames that the caller drains with
+//! [`Connection::pending_output`] + [`Connection::consume_output`]. Time comes in
+//! through [`Connection::handle_timeout`]. Nothing here blocks, reads a clock, or
+//! touches a socket.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::config::Config;
+use crate::error::{Error, ProtocolError};
+use crate::event::MessageKind;
+use crate::frame::MAX_CONTROL_PAYLOAD;
+use crate::output::Output;
+use crate::random::RandomSource;
+use crate::time::Instant;
+use crate::utf8::Utf8Validator;
+
+mod receive;
+mod send;
+mod timers;
+
+pub use send::Outbox;
+
+use receive::{RxFrame, RxMessage};
+use timers::{Timer, min_opt};
+
+/// Which end of the connection this engine is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Opened the connection; masks every frame it sends.
+    Client,
+    /// Accepted the connection; requires masked frames from the client.
+    Server,
+}
+
+/// Where the connection is in its life (RFC 6455 §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a close frame (it may still be in the output queue) and wait for the
+    /// peer's. Data the peer sent before seeing our close is still delivered.
+    CloseSent,
+    /// The peer sent a close frame; our answer is queued but not yet written.
+    CloseReceived,
+    /// The closing handshake is over (or the connection failed) and our output is
+    /// written. See [`Connection::should_close_transport`].
+    Closed,
+}
+
+/// Payload lengths at or above this, handed over by value, are queued without a copy.
+const OWNED_THRESHOLD: usize = 4 << 10;
+
+/// Smallest receive buffer used, whatever the configuration says: room for any
+/// control frame with its header.
+const MIN_READ_BUFFER: usize = 256;
+
+/// Received bytes and the buffer messages are assembled in.
+#[derive(Debug, Default)]
+struct Input {
+    /// Storage; `buf[pos..end]` holds received, unprocessed bytes.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Fragmented or oversized messages are assembled here.
+    msg: Vec<u8>,
+}
+
+/// Everything but the receive buffers, so an event can borrow the buffers while the
+/// state machine still records a failure.
+struct Core {
+    role: Role,
+    config: Config,
+    rng: Option<Box<dyn RandomSource>>,
+
+    rx_frame: Option<RxFrame>,
+    rx_message: Option<RxMessage>,
+    rx_utf8: Utf8Validator,
+    /// No more input is processed (close received, or the connection failed).
+    rx_done: bool,
+
+    out: Output,
+    tx_message: Option<MessageKind>,
+    tx_utf8: Utf8Validator,
+    /// Latest unanswered ping payload (answered once, when output is next taken).
+    pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
+
+    close_sent: bool,
+    close_received: bool,
+    /// The connection ended abnormally: protocol error, timeout or EOF.
+    failed: bool,
+    /// Nothing written now would reach the peer (dead peer, close timeout, EOF): the
+    /// transport may be closed with output still queued.
+    transport_dead: bool,
+    /// The transport reached end of input.
+    eof: bool,
+    /// The client's wait for the server to close the transport is over.
+    close_wait_over: bool,
+    peer_close: Option<(CloseCode, [u8; MAX_REASON_LEN], u8)>,
+    pending_error: Option<Error>,
+
+    now: Option<Instant>,
+    last_rx: Option<Instant>,
+    pong_timer: Timer,
+    close_timer: Timer,
+    ping_counter: u64,
+}
+
+/// One WebSocket connection's protocol state, in either role.
+///
+/// A client and a server engine, wired back to back in memory:
+///
+/// ```
+/// use hybi::{Config, Connection, Event};
+///
+/// let mut client = Connection::client(Config::default(), |buf: &mut [u8]| buf.fill(7));
+/// let mut server = Connection::server(Config::default());
+///
+/// client.send_text("hello").unwrap();
+/// server.receive(client.pending_output());
+/// let written = client.buffered_output();
+/// client.consume_output(written);
+///
+/// match server.poll_event().unwrap() {
+///     Some(Event::Text(text)) => assert_eq!(text, "hello"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub struct Connection {
+    input: Input,
+    core: Core,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.core.role)
+            .field("state", &self.state())
+            .field("buffered_input", &(self.input.end - self.input.pos))
+            .field("buffered_output", &self.core.out.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A server-side connection (frames from the client must be masked).
+    pub fn server(config: Config) -> Connection {
+        Connection::new(Role::Server, config, None)
+    }
+
+    /// A client-side connection; `rng` provides the mask key of every frame sent.
+    pub fn client(config: Config, rng: impl RandomSource + 'static) -> Connection {
+        Connection::new(Role::Client, config, Some(Box::new(rng)))
+    }
+
+    /// A connection in `role`. A client needs `rng` for mask keys: without one (a
+    /// client built from a handshake that lost it, say) every key is zero, which is
+    /// valid framing but not the unpredictability RFC 6455 §10.3 asks for.
+    pub fn new(role: Role, config: Config, rng: Option<Box<dyn RandomSource>>) -> Connection {
+        Connection {
+            input: Input::default(),
+            core: Core {
+                role,
+                config,
+                rng,
+                rx_frame: None,
+                rx_message: None,
+                rx_utf8: Utf8Validator::new(),
+                rx_done: false,
+                out: Output::default(),
+                tx_message: None,
+                tx_utf8: Utf8Validator::new(),
+                pending_pong: None,
+                close_sent: false,
+                close_received: false,
+                failed: false,
+                transport_dead: false,
+                eof: false,
+                close_wait_over: false,
+                peer_close: None,
+                pending_error: None,
+                now: None,
+                last_rx: None,
+                pong_timer: Timer::Off,
+                close_timer: Timer::Off,
+                ping_counter: 0,
+            },
+        }
+    }
+
+    /// This connection's role.
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// The configuration the connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    // ----------------------------------------------------------------- state
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        let c = &self.core;
+        let flushed = c.out.is_empty() || c.transport_dead;
+        if (c.failed || (c.close_sent && c.close_received)) && flushed {
+            State::Closed
+        } else if c.close_received {
+            State::CloseReceived
+        } else if c.close_sent {
+            State::CloseSent
+        } else {
+            State::Open
+        }
+    }
+
+    /// True until a close frame is sent or received, or the connection fails.
+    pub fn is_open(&self) -> bool {
+        self.state() == State::Open
+    }
+
+    /// True when the caller should now close the transport: the output is written and
+    /// either the connection failed or timed out, or the closing handshake is complete
+    /// and we are the server (which closes TCP first, RFC 6455 §7.1.1) or a client whose
+    /// wait for the server to do so is over ([`Config::close_timeout`], or end of input).
+    pub fn should_close_transport(&self) -> bool {
+        let c = &self.core;
+        if !c.out.is_empty() && !c.transport_dead {
+            return false;
+        }
+        c.failed
+            || (c.close_sent && c.close_received && (c.role == Role::Server || c.close_wait_over))
+    }
+
+    /// The peer's close code and reason, once its close frame has arrived.
+    pub fn peer_close(&self) -> Option<(CloseCode, &str)> {
+        self.core.peer_close.as_ref().map(|(code, reason, len)| {
+            (
+                *code,
+                core::str::from_utf8(&reason[..usize::from(*len)]).unwrap_or(""),
+            )
+        })
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
+    /// [`Instant::ZERO`] means "now": a timer was started before the engine was given
+    /// the time.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let c = &self.core;
+        let mut next = min_opt(c.pong_timer.deadline(), c.close_timer.deadline());
+        if c.close_sent || c.failed {
+            return next;
+        }
+        let last_rx = c.last_rx.or(c.now);
+        if let Some(interval) = c.config.keepalive_interval {
+            if c.pong_timer == Timer::Off {
+                next = min_opt(next, Some(last_rx.map_or(Instant::ZERO, |t| t + interval)));
+            }
+        }
+        if let Some(idle) = c.config.idle_timeout {
+            next = min_opt(next, Some(last_rx.map_or(Instant::ZERO, |t| t + idle)));
+        }
+        next
+    }
+
+    /// Gives the engine the current time and fires what is due: keepalive pings, the
+    /// pong deadline, the idle timeout and the close timeout. Errors surface from the
+    /// next [`poll_event`](Self::poll_event).
+    ///
+    /// Call it when [`poll_timeout`](Self::poll_timeout) passes, and whenever you have
+    /// a fresh time (before waiting on the transport, say): timers started by a send are
+    /// measured from the last time given.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+}
+
+impl Core {
+    fn note_rx(&mut self) {
+        self.last_rx = self.now;
+        self.pong_timer = Timer::Off;
+    }
+
+    /// Fails the connection: queues a close frame with the error's code (unless one was
+    /// sent already) and stops reading.
+    fn fail(&mut self, e: ProtocolError) -> Error {
+        if !self.close_sent {
+            self.send_close(Some(e.close_code()), e.reason());
+        }
+        self.failed = true;
+        self.rx_done = true;
+        self.rx_frame = None;
+        self.rx_message = None;
+        self.pending_pong = None;
+        Error::Protocol(e)
+    }
+}

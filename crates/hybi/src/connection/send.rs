@@ -1,0 +1,389 @@
+//! The send path: encoding frames into the output queue, and [`Outbox`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::timers::Timer;
+use super::{Connection, Core, OWNED_THRESHOLD};
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::connection::Role;
+use crate::error::SendError;
+use crate::event::MessageKind;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::{apply_mask, copy_masked};
+use crate::utf8::Utf8Validator;
+
+impl Connection {
+    // ---------------------------------------------------------------- output
+
+    /// The next contiguous bytes to write to the transport (empty when there is
+    /// nothing to write). After writing some, call [`consume_output`](Self::consume_output).
+    pub fn pending_output(&mut self) -> &[u8] {
+        self.core.flush_pong();
+        self.core.out.first_chunk()
+    }
+
+    /// Fills `slices` with the bytes to write, in order, for a vectored write (a
+    /// frame header and a payload queued by value are separate slices). Returns how
+    /// many slices were filled.
+    pub fn pending_output_vectored<'a>(&'a mut self, slices: &mut [&'a [u8]]) -> usize {
+        self.core.flush_pong();
+        self.core.out.chunks(slices)
+    }
+
+    /// Marks `n` bytes of the pending output as written.
+    ///
+    /// # Panics
+    /// If `n` exceeds [`buffered_output`](Self::buffered_output).
+    pub fn consume_output(&mut self, n: usize) {
+        self.core.out.advance(n);
+    }
+
+    /// True if there are bytes to write (including a pong not yet encoded).
+    pub fn has_output(&self) -> bool {
+        !self.core.out.is_empty() || self.core.pending_pong.is_some()
+    }
+
+    /// Bytes queued and not yet written: what a caller applies backpressure on.
+    pub fn buffered_output(&self) -> usize {
+        self.core.buffered_output()
+    }
+
+    /// Position in the output stream just after everything queued so far. Once
+    /// [`output_written`](Self::output_written) reaches the value read right after a
+    /// send, that message has been handed to the transport: a send-completion signal.
+    pub fn output_queued(&self) -> u64 {
+        self.core.out.queued_total()
+    }
+
+    /// Hands back the output buffer when everything queued has been written, for an
+    /// adapter to pool (see [`take_read_buffer`](Self::take_read_buffer)).
+    pub fn take_output_buffer(&mut self) -> Option<Vec<u8>> {
+        if self.core.pending_pong.is_some() {
+            return None;
+        }
+        self.core.out.take_buf()
+    }
+
+    /// Gives the connection an output buffer (from a pool) to use if it has none;
+    /// returns it if the connection still has its own.
+    pub fn give_output_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        self.core.out.give_buf(buf)
+    }
+
+    /// Total bytes consumed with [`consume_output`](Self::consume_output).
+    pub fn output_written(&self) -> u64 {
+        self.core.out.written_total()
+    }
+
+    /// The sending half of the connection, borrowed on its own: what
+    /// [`poll_event_with_outbox`](Self::poll_event_with_outbox) hands out next to an
+    /// event so a handler can answer while the event still borrows the input.
+    pub fn outbox(&mut self) -> Outbox<'_> {
+        Outbox {
+            core: &mut self.core,
+        }
+    }
+
+    /// Queues a whole text message. See [`Outbox::send_text`].
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.outbox().send_text(text)
+    }
+
+    /// Queues a whole binary message. See [`Outbox::send_binary`].
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.outbox().send_binary(data)
+    }
+
+    /// Queues a whole text message taken by value. See [`Outbox::send_text_owned`].
+    pub fn send_text_owned(&mut self, text: String) -> Result<(), SendError> {
+        self.outbox().send_text_owned(text)
+    }
+
+    /// Queues a whole binary message taken by value. See [`Outbox::send_binary_owned`].
+    pub fn send_binary_owned(&mut self, data: Vec<u8>) -> Result<(), SendError> {
+        self.outbox().send_binary_owned(data)
+    }
+
+    /// Queues one fragment of a message. See [`Outbox::send_fragment`].
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        self.outbox().send_fragment(kind, data, fin)
+    }
+
+    /// True while a message sent with [`send_fragment`](Self::send_fragment) is unfinished.
+    pub fn is_sending_fragments(&self) -> bool {
+        self.core.tx_message.is_some()
+    }
+
+    /// Queues a ping. See [`Outbox::send_ping`].
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.outbox().send_ping(payload)
+    }
+
+    /// Queues a pong. See [`Outbox::send_pong`].
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.outbox().send_pong(payload)
+    }
+
+    /// Starts the closing handshake. See [`Outbox::close`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.outbox().close(code, reason)
+    }
+}
+
+/// The sending half of a [`Connection`], borrowed separately from its received data.
+///
+/// [`Connection::poll_event_with_outbox`] returns one next to each event, so an echo
+/// copies the received payload straight from the receive buffer into the output
+/// queue, with no copy in between:
+///
+/// ```
+/// use hybi::{Config, Connection, Event};
+/// let mut client = Connection::client(Config::default(), |b: &mut [u8]| b.fill(1));
+/// let mut server = Connection::server(Config::default());
+/// client.send_binary(b"echo me").unwrap();
+/// server.receive(client.pending_output());
+/// while let Some((event, mut out)) = server.poll_event_with_outbox().unwrap() {
+///     if let Event::Binary(data) = event {
+///         out.send_binary(data).unwrap();
+///     }
+/// }
+/// assert_eq!(server.pending_output(), b"\x82\x07echo me");
+/// ```
+pub struct Outbox<'a> {
+    pub(super) core: &'a mut Core,
+}
+
+impl Outbox<'_> {
+    /// Queues a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.core.check_data_send()?;
+        self.core.write_frame(OpCode::Text, true, text.as_bytes());
+        Ok(())
+    }
+
+    /// Queues a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.core.check_data_send()?;
+        self.core.write_frame(OpCode::Binary, true, data);
+        Ok(())
+    }
+
+    /// Queues a whole text message, taking ownership: a large payload is queued as its
+    /// own output slice instead of being copied.
+    pub fn send_text_owned(&mut self, text: String) -> Result<(), SendError> {
+        self.core.check_data_send()?;
+        self.core.write_owned(OpCode::Text, text.into_bytes());
+        Ok(())
+    }
+
+    /// Queues a whole binary message, taking ownership: a large payload is queued as its
+    /// own output slice instead of being copied (client frames are masked in place).
+    pub fn send_binary_owned(&mut self, data: Vec<u8>) -> Result<(), SendError> {
+        self.core.check_data_send()?;
+        self.core.write_owned(OpCode::Binary, data);
+        Ok(())
+    }
+
+    /// Queues one fragment of a message: the first fragment starts a message of `kind`,
+    /// later ones continue it (with the same `kind`), and `fin` ends it. Control frames
+    /// and received data keep flowing meanwhile; other data messages wait.
+    ///
+    /// Text fragments are checked as UTF-8 across fragment boundaries (a fragment may
+    /// end inside a character); an invalid one is refused and nothing is sent.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        let core = &mut *self.core;
+        if core.close_sent || core.failed {
+            return Err(SendError::Closed);
+        }
+        let opcode = match core.tx_message {
+            None => kind.opcode(),
+            Some(k) if k == kind => OpCode::Continuation,
+            Some(_) => return Err(SendError::KindMismatch),
+        };
+        if kind == MessageKind::Text {
+            let mut v = if core.tx_message.is_none() {
+                Utf8Validator::new()
+            } else {
+                core.tx_utf8
+            };
+            v.feed(data).map_err(|_| SendError::InvalidUtf8)?;
+            if fin {
+                v.finish().map_err(|_| SendError::InvalidUtf8)?;
+            }
+            core.tx_utf8 = v;
+        }
+        core.write_frame(opcode, fin, data);
+        core.tx_message = if fin { None } else { Some(kind) };
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.core.check_control_send(payload)?;
+        self.core.write_frame(OpCode::Ping, true, payload);
+        Ok(())
+    }
+
+    /// Queues a pong (payload at most 125 bytes): an answer when
+    /// [`Config::auto_pong`](crate::Config::auto_pong) is off, or an unsolicited heartbeat.
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.core.check_control_send(payload)?;
+        self.core.write_frame(OpCode::Pong, true, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake: queues a close frame with `code` and `reason`
+    /// (at most 123 bytes of UTF-8). No data may be sent afterwards; received data keeps
+    /// being delivered until the peer's close frame, which must arrive within
+    /// [`Config::close_timeout`](crate::Config::close_timeout).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let core = &mut *self.core;
+        if core.close_sent || core.failed {
+            return Err(SendError::Closed);
+        }
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        core.send_close(Some(code), reason);
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written (see [`Connection::buffered_output`]).
+    pub fn buffered_output(&self) -> usize {
+        self.core.buffered_output()
+    }
+
+    /// Position in the output stream after everything queued so far (see
+    /// [`Connection::output_queued`]).
+    pub fn output_queued(&self) -> u64 {
+        self.core.out.queued_total()
+    }
+
+    /// True until a close frame is sent or received, or the connection fails.
+    pub fn can_send(&self) -> bool {
+        !self.core.close_sent && !self.core.failed
+    }
+}
+
+impl Core {
+    pub(super) fn buffered_output(&self) -> usize {
+        self.out.len()
+            + self.pending_pong.map_or(0, |(_, n)| {
+                usize::from(n) + if self.role == Role::Client { 6 } else { 2 }
+            })
+    }
+
+    pub(super) fn check_data_send(&self) -> Result<(), SendError> {
+        if self.close_sent || self.failed {
+            Err(SendError::Closed)
+        } else if self.tx_message.is_some() {
+            Err(SendError::MessageInProgress)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn check_control_send(&self, payload: &[u8]) -> Result<(), SendError> {
+        if self.close_sent || self.failed {
+            Err(SendError::Closed)
+        } else if payload.len() > MAX_CONTROL_PAYLOAD {
+            Err(SendError::ControlPayloadTooLong(payload.len()))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn mask_key(&mut self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Server => None,
+            Role::Client => Some(self.rng.as_mut().map_or([0; 4], |rng| rng.mask_key())),
+        }
+    }
+
+    /// Encodes one frame into the output buffer (masking it in the client role).
+    pub(super) fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.mask_key();
+        let header = FrameHeader {
+            fin,
+            mask,
+            ..FrameHeader::new(opcode, payload.len() as u64)
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let header_len = header.encode(&mut head);
+        let buf = self.out.buf_mut();
+        buf.reserve(header_len + payload.len());
+        buf.extend_from_slice(&head[..header_len]);
+        match mask {
+            None => buf.extend_from_slice(payload),
+            Some(key) => {
+                let at = buf.len();
+                buf.resize(at + payload.len(), 0);
+                copy_masked(key, 0, payload, &mut buf[at..]);
+            }
+        }
+        self.out.commit_appended(header_len + payload.len());
+    }
+
+    /// Queues a whole data message whose payload the caller gave up.
+    pub(super) fn write_owned(&mut self, opcode: OpCode, mut payload: Vec<u8>) {
+        if payload.len() < OWNED_THRESHOLD {
+            self.write_frame(opcode, true, &payload);
+            return;
+        }
+        let mask = self.mask_key();
+        if let Some(key) = mask {
+            apply_mask(key, 0, &mut payload);
+        }
+        let header = FrameHeader {
+            mask,
+            ..FrameHeader::new(opcode, payload.len() as u64)
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let header_len = header.encode(&mut head);
+        self.out.buf_mut().extend_from_slice(&head[..header_len]);
+        self.out.commit_appended(header_len);
+        self.out.push_owned(payload);
+    }
+
+    /// Encodes the pending pong, if any, behind what is queued.
+    pub(super) fn flush_pong(&mut self) {
+        if let Some((payload, len)) = self.pending_pong.take() {
+            self.write_frame(OpCode::Pong, true, &payload[..usize::from(len)]);
+        }
+    }
+
+    /// Queues our close frame and starts waiting for the peer's.
+    pub(super) fn send_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        self.flush_pong();
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            None => 0,
+            Some(code) => {
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                let reason = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+        };
+        self.write_frame(OpCode::Close, true, &payload[..len]);
+        self.close_sent = true;
+        self.pong_timer = Timer::Off;
+        if !self.close_received {
+            self.close_timer = Timer::arm(self.now, self.config.close_timeout);
+        }
+    }
+}
