@@ -90,6 +90,11 @@ def main():
         write(target, "trickle-with-actions", bytes([0x01, len(ctl)]) + ctl + wire)
         write(target, "close-first", bytes([0x02, 1, 0xC0 | 31]) + frame_seeds(key)["close-1000"])
         write(target, "timers", bytes([0x0C, 4, 0xE0 | 31, 0xE0 | 31, 0xE0 | 31, 0xE0 | 31]))
+        # echo through the Outbox (action 3), whole messages and streamed fragments
+        echo_wire = frame_seeds(key)["fragments-with-ping"] + frame_seeds(key)["rfc-256-binary"] \
+            + frame(0xA, b"pong", key=key) + frame_seeds(key)["close-1000"]
+        write(target, "echo-messages", bytes([0x00, 3, 0x60 | 27, 0x60 | 20, 0x00]) + echo_wire)
+        write(target, "echo-streaming", bytes([0x01, 3, 0x60 | 5, 0x00 | 3, 0x80 | 26]) + echo_wire)
 
     # Handshakes: [split byte][bytes]; the split byte drives chunk sizes.
     req = (b"GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"

@@ -16,9 +16,12 @@
 //!
 //! Each control byte `c` is one step: an action chosen by `c >> 5`, then a chunk of
 //! `CHUNKS[c & 31]` wire bytes fed in, then every event polled and all output drained.
-//! Actions: 0-3 none; 4 `send_text` (or a text fragment); 5 `send_ping`; 6 `close`;
-//! 7 advance the clock by `(c & 31) * 250 ms` and `handle_timeout`. When the control
-//! bytes run out, the rest of the wire is fed in chunks of 256 bytes.
+//! Actions: 0-2 none; 3 toggle echo mode (events are polled with
+//! `poll_event_with_outbox` and every message, fragment and pong payload is sent back
+//! through the `Outbox` while the event still borrows the input); 4 `send_text` (or a
+//! text fragment); 5 `send_ping`; 6 `close`; 7 advance the clock by
+//! `(c & 31) * 250 ms` and `handle_timeout`. When the control bytes run out, the rest
+//! of the wire is fed in chunks of 256 bytes.
 //!
 //! The harness itself allocates nothing, so the counting allocator sees the engine only.
 //!
@@ -35,7 +38,9 @@
 //!   fragments in streaming mode, with `first`/`fin` consistent, one kind per message
 //!   and text pieces concatenating to valid UTF-8; sizes within the limits;
 //! - sends: refused with `SendError::Closed` once a close was sent or queued;
-//! - memory: live bytes stay below `MAX_MESSAGE * 3/2 + READ_BUF + largest chunk + 4 KiB`.
+//! - memory: live bytes stay below `MAX_MESSAGE * 3/2 + READ_BUF + largest chunk + 4 KiB`,
+//!   plus, once echo mode was on, what the echoes queue (at most a message and a chunk,
+//!   in a buffer that may have doubled: `2 * (MAX_MESSAGE + 2 KiB)`).
 
 use core::time::Duration;
 
@@ -116,8 +121,12 @@ pub fn run_with(role: Role, data: &[u8], known: KnownBugs) {
     let mut max_chunk = 0;
     h.run(ctl, wire, &mut max_chunk);
     let peak = alloc::peak_since(base);
-    drop(h);
-    let bound = MAX_MESSAGE * 3 / 2 + READ_BUF + max_chunk + SLACK;
+    let echo = if h.echoed {
+        2 * (MAX_MESSAGE + 2048)
+    } else {
+        0
+    };
+    let bound = MAX_MESSAGE * 3 / 2 + READ_BUF + max_chunk + SLACK + echo;
     assert!(peak <= bound, "peak {peak} bytes > bound {bound}");
 }
 
@@ -185,8 +194,14 @@ struct Harness {
     carry_len: usize,
     /// Data frames we asked for (send_text / send_fragment) that succeeded.
     data_sent: u64,
-    /// Our own fragmented text message is unfinished.
-    tx_fragmenting: bool,
+    /// Our own fragmented message is unfinished: its kind.
+    tx_fragmenting: Option<MessageKind>,
+    /// Echo mode (action 3 toggles it).
+    echo: bool,
+    /// Echo mode was on at some point (it may queue a whole message).
+    echoed: bool,
+    /// Pongs echoed and not yet written.
+    echo_pongs: usize,
 }
 
 impl Harness {
@@ -257,7 +272,10 @@ impl Harness {
             carry: [0; 4],
             carry_len: 0,
             data_sent: 0,
-            tx_fragmenting: false,
+            tx_fragmenting: None,
+            echo: false,
+            echoed: false,
+            echo_pongs: 0,
         }
     }
 
@@ -310,13 +328,17 @@ impl Harness {
                                 !self.close_queued && !self.dead,
                                 "fragment sent after a close"
                             );
+                            assert_ne!(self.tx_fragmenting, Some(MessageKind::Binary));
                             self.data_sent += 1;
-                            self.tx_fragmenting = !fin;
+                            self.tx_fragmenting = (!fin).then_some(MessageKind::Text);
                         }
                         // Text fragments are refused when they break UTF-8 (a piece may
                         // end inside a character that `fin` would cut).
                         Err(SendError::InvalidUtf8) => assert!(!self.close_queued),
                         Err(SendError::Closed) => assert!(self.close_queued || self.dead),
+                        Err(SendError::KindMismatch) => {
+                            assert_eq!(self.tx_fragmenting, Some(MessageKind::Binary))
+                        }
                         Err(e) => panic!("send_fragment: {e:?}"),
                     }
                 }
@@ -345,6 +367,10 @@ impl Harness {
                 }
             }
             7 => self.tick(arg as u64 * 250),
+            3 => {
+                self.echo = !self.echo;
+                self.echoed |= self.echo;
+            }
             _ => {}
         }
     }
@@ -358,7 +384,7 @@ impl Harness {
                 );
                 if data {
                     assert!(
-                        !self.tx_fragmenting,
+                        self.tx_fragmenting.is_none(),
                         "message accepted inside a fragmented one"
                     );
                     self.data_sent += 1;
@@ -367,9 +393,54 @@ impl Harness {
             Err(SendError::Closed) => {
                 assert!(self.close_queued || self.dead, "send refused while open")
             }
-            Err(SendError::MessageInProgress) => assert!(data && self.tx_fragmenting),
+            Err(SendError::MessageInProgress) => assert!(data && self.tx_fragmenting.is_some()),
             Err(SendError::ControlPayloadTooLong(n)) => assert!(!data && n == len && n > 125),
             Err(e) => panic!("unexpected send error {e:?}"),
+        }
+    }
+
+    /// Checks the outcome of sending back what an event carried (before the event
+    /// itself is accounted for).
+    fn check_echo(
+        &mut self,
+        r: Result<(), SendError>,
+        data: bool,
+        fragment: Option<(MessageKind, bool)>,
+        can_send: bool,
+    ) {
+        let closed = self.close_queued || self.dead;
+        assert_eq!(can_send, !closed, "Outbox::can_send");
+        match (r, fragment) {
+            (Ok(()), Some((kind, fin))) => {
+                assert!(!closed, "echo accepted after a close");
+                assert!(self.tx_fragmenting.is_none_or(|k| k == kind));
+                self.data_sent += 1;
+                self.tx_fragmenting = (!fin).then_some(kind);
+            }
+            (Ok(()), None) => {
+                assert!(!closed, "echo accepted after a close");
+                if !data {
+                    self.echo_pongs += 1;
+                }
+                if data {
+                    assert!(self.tx_fragmenting.is_none());
+                    self.data_sent += 1;
+                }
+            }
+            (Err(SendError::Closed), _) => assert!(closed, "echo refused while open"),
+            (Err(SendError::MessageInProgress), None) => {
+                assert!(data && self.tx_fragmenting.is_some())
+            }
+            (Err(SendError::KindMismatch), Some((kind, _))) => {
+                assert!(self.tx_fragmenting.is_some_and(|k| k != kind))
+            }
+            // A piece echoed into a message it did not start (ours, or the echo was
+            // switched on mid-message, or an earlier piece was refused) may break UTF-8:
+            // refused, and nothing queued (the frame count at the end checks that).
+            (Err(SendError::InvalidUtf8), Some((MessageKind::Text, _))) => {
+                assert!(self.tx_fragmenting != Some(MessageKind::Binary))
+            }
+            (Err(e), _) => panic!("echo refused: {e:?}"),
         }
     }
 
@@ -427,11 +498,41 @@ impl Harness {
     /// Polls every event, then drains every byte of output.
     fn drain(&mut self) {
         loop {
-            match self.conn.poll_event() {
+            let polled = if self.echo {
+                match self.conn.poll_event_with_outbox() {
+                    Ok(Some((event, mut outbox))) => {
+                        // Send back from the borrowed payload, before anything else.
+                        let r = match event {
+                            Event::Text(t) => Some((outbox.send_text(t), true, None)),
+                            Event::Binary(b) => Some((outbox.send_binary(b), true, None)),
+                            Event::Fragment(f) => Some((
+                                outbox.send_fragment(f.kind, f.data, f.fin),
+                                true,
+                                Some((f.kind, f.fin)),
+                            )),
+                            Event::Pong(p) => Some((outbox.send_pong(p), false, None)),
+                            _ => None,
+                        };
+                        let can_send = outbox.can_send();
+                        Ok(Some((copy_event(event), r, Some(can_send))))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match self.conn.poll_event() {
+                    Ok(Some(event)) => Ok(Some((copy_event(event), None, None))),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            };
+            match polled {
                 Ok(None) => break,
-                Ok(Some(event)) => {
+                Ok(Some((event, echo, can_send))) => {
                     assert!(!self.ended, "event after the end: {event:?}");
-                    let event = copy_event(event);
+                    if let (Some((r, data, fragment)), Some(can_send)) = (echo, can_send) {
+                        self.check_echo(r, data, fragment, can_send);
+                    }
                     self.on_event(event);
                 }
                 Err(e) => {
@@ -579,6 +680,7 @@ impl Harness {
             auto_pong,
             small_drain,
             vectored,
+            echo_pongs,
             ..
         } = self;
         loop {
@@ -598,6 +700,7 @@ impl Harness {
                     close_expect: *close_expect,
                     ping: &mut *ping,
                     auto_pong: *auto_pong,
+                    echo_pongs: &mut *echo_pongs,
                 };
                 let n = if *vectored {
                     let mut slices: [&[u8]; 4] = [&[]; 4];
@@ -639,6 +742,7 @@ impl Harness {
         }
         // With auto_pong, every ping received before our close is answered at once.
         assert!(ping.is_none(), "ping left unanswered");
+        assert_eq!(*echo_pongs, 0, "echoed pong not written");
     }
 
     fn finish(&mut self) {
@@ -669,6 +773,10 @@ struct OutState<'a> {
     close_expect: CloseExpect,
     ping: &'a mut Option<([u8; MAX_CONTROL_PAYLOAD], usize)>,
     auto_pong: bool,
+    /// Pongs the echo mode queued and not yet written. They are queued while events
+    /// are polled, so they precede the automatic pong, which is encoded when the
+    /// output is next taken (or just before our close frame).
+    echo_pongs: &'a mut usize,
 }
 
 impl OutCheck {
@@ -744,6 +852,7 @@ impl OutCheck {
         self.frame = None;
         let payload = &self.ctl[..self.ctl_len];
         match h.opcode {
+            OpCode::Pong if *st.echo_pongs > 0 => *st.echo_pongs -= 1,
             OpCode::Pong => {
                 assert!(st.auto_pong, "pong written with auto_pong off");
                 let Some((ping, len)) = st.ping.take() else {
