@@ -94,6 +94,9 @@ def main():
         echo_wire = frame_seeds(key)["fragments-with-ping"] + frame_seeds(key)["rfc-256-binary"] \
             + frame(0xA, b"pong", key=key) + frame_seeds(key)["close-1000"]
         write(target, "echo-messages", bytes([0x00, 3, 0x60 | 27, 0x60 | 20, 0x00]) + echo_wire)
+        # hand the buffers back (action 2) between and inside frames
+        ctl = bytes([0x40 | 5, 0x40 | 0, 0x40 | 9, 0x40 | 20, 0x40 | 26, 0x40 | 27])
+        write(target, "buffer-handback", bytes([0x02, len(ctl)]) + ctl + echo_wire)
         write(target, "echo-streaming", bytes([0x01, 3, 0x60 | 5, 0x00 | 3, 0x80 | 26]) + echo_wire)
 
     # Handshakes: [split byte][bytes]; the split byte drives chunk sizes.

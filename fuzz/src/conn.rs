@@ -16,7 +16,9 @@
 //!
 //! Each control byte `c` is one step: an action chosen by `c >> 5`, then a chunk of
 //! `CHUNKS[c & 31]` wire bytes fed in, then every event polled and all output drained.
-//! Actions: 0-2 none; 3 toggle echo mode (events are polled with
+//! Actions: 0-1 none; 2 hand the receive and output buffers back (`take_read_buffer`,
+//! `take_output_buffer`), fill them with garbage as a pool might, and give them again
+//! (`give_*_buffer`); 3 toggle echo mode (events are polled with
 //! `poll_event_with_outbox` and every message, fragment and pong payload is sent back
 //! through the `Outbox` while the event still borrows the input); 4 `send_text` (or a
 //! text fragment); 5 `send_ping`; 6 `close`; 7 advance the clock by
@@ -367,6 +369,29 @@ impl Harness {
                 }
             }
             7 => self.tick(arg as u64 * 250),
+            2 => {
+                if let Some(mut buf) = self.conn.take_read_buffer() {
+                    assert_eq!(
+                        self.conn.buffered_input(),
+                        0,
+                        "read buffer taken with input"
+                    );
+                    buf.fill(0xA5);
+                    assert!(
+                        self.conn.give_read_buffer(buf).is_none(),
+                        "read buffer refused"
+                    );
+                }
+                if let Some(mut buf) = self.conn.take_output_buffer() {
+                    assert!(!self.conn.has_output(), "output buffer taken with output");
+                    buf.clear();
+                    buf.extend_from_slice(&[0x5A; 16]);
+                    assert!(
+                        self.conn.give_output_buffer(buf).is_none(),
+                        "output buffer refused"
+                    );
+                }
+            }
             3 => {
                 self.echo = !self.echo;
                 self.echoed |= self.echo;
