@@ -183,6 +183,11 @@ def main():
     write("structured", "truncated", bytes([0x05, 0x00, 0x90, 0x01]) + conv)
     write("structured", "bit-flip", bytes([0x06, 0x61, 0x21, 0x00]) + conv)
     write("structured", "whole-conversation", bytes([0x01, 0x02, 0x00, 0x00]) + conv)
+    # the client role (damage byte bit 4): the same items, frames unmasked
+    write("structured", "client-conversation", bytes([0x01, 0x12, 0x00, 0x00]) + conv)
+    write("structured", "client-truncated", bytes([0x06, 0x10, 0x30, 0x00]) + conv)
+    write("structured", "client-masked-frame", bytes([0x00, 0x12, 0, 0]) + bytes([0x00, 4, 0, 0xF2]) + KEY)
+    write("structured", "client-close-1005", bytes([0x02, 0x12, 0, 0]) + bytes([7, 2, 5, 0]) + K)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,14 @@
 //! frames with all sorts of codes and reasons; sometimes not: RSV bits, missing masks,
 //! reserved opcodes, stray continuations, bad UTF-8, oversized frames and messages,
 //! 64-bit lengths), which is encoded, optionally damaged (a bit flip or a truncation),
-//! and fed to a server connection in chunks the input chooses.
+//! and fed to a server or client connection (frames masked or not to suit) in chunks
+//! the input chooses.
+//!
+//! Input layout: `[flags][damage][at: u16 LE][items...]`. `flags` bit 0: streaming
+//! delivery, bit 1: `read_buf` + `commit`, bits 2-7: chunk seed (its low 2 bits: whole,
+//! 1-8, 1-300 or 1-3000 bytes). `damage % 16`: 0 truncates the stream at `at`, 1 flips
+//! bit `damage >> 5` of byte `at`; `damage & 0x10`: client role. Items: see
+//! [`generate`].
 //!
 //! A small reference model reads the same bytes in one go and says what must happen:
 //! the events in order and how it ends (an error with its close code, the peer's
@@ -84,7 +91,7 @@ impl FrameSpec {
         match m {
             0xF0 => spec.first_byte |= 0x40,              // RSV1
             0xF1 => spec.first_byte |= 0x10 << (m & 1),   // RSV3 or RSV2
-            0xF2 => spec.masked = false,                  // a client must mask
+            0xF2 => spec.masked = false,                  // the wrong masking for the role
             0xF3 => spec.first_byte ^= 0x80,              // flip FIN
             0xF4 | 0xF5 => spec.form = 1 + (m & 1),       // non-minimal length form
             0xF6 => spec.announced = Some(u64::MAX >> 1), // huge 64-bit length
@@ -150,8 +157,17 @@ fn split(r: &mut Reader<'_>, payload: &[u8], n: usize) -> Vec<Vec<u8>> {
     pieces
 }
 
-/// Builds the wire bytes the input describes (after the 4 bytes of flags and damage).
-pub fn generate(r: &mut Reader<'_>) -> Vec<u8> {
+/// Builds the wire bytes the items describe (the input after its first 4 bytes), with
+/// the masking the role receives. Each item starts with a byte `op`; `op % 16` picks:
+/// 0-3 and 12-15 a data message (text, or binary if `op & 0x10`) of a size from
+/// `SIZES`, cut into `1 + (op >> 5 & 3)` fragments at byte positions read next, with a
+/// ping between fragments if `op & 0x80`; 4-5 a ping of up to 129 bytes; 6 a pong; 7 a
+/// close frame (empty, one byte, or a code from `CODES` with a reason, at times
+/// invalid UTF-8 or one byte too long); 8 a stray continuation; 9 a reserved opcode;
+/// 10 text with an invalid sequence; 11 a frame over the frame limit, or a message over
+/// the message limit. Every frame then reads a damage byte (`0xF0..=0xF8`: RSV bits,
+/// wrong masking, FIN flipped, non-minimal, huge or top-bit lengths) and a mask key.
+pub fn generate(r: &mut Reader<'_>, client: bool) -> Vec<u8> {
     let mut frames = Vec::new();
     while !r.done() && frames.len() < 40 {
         let op = r.u8();
@@ -252,7 +268,9 @@ pub fn generate(r: &mut Reader<'_>) -> Vec<u8> {
         }
     }
     let mut wire = Vec::new();
-    for f in &frames {
+    for f in &mut frames {
+        // A server receives masked frames, a client unmasked ones.
+        f.masked ^= client;
         f.encode(&mut wire);
     }
     wire
@@ -328,8 +346,9 @@ fn utf8_prefix_ok(bytes: &[u8]) -> bool {
     }
 }
 
-/// The reference model: what a server with the fuzz limits must report for `wire`.
-pub fn model(wire: &[u8], streaming: bool) -> (Vec<Ev>, End) {
+/// The reference model: what a server (or client) with the fuzz limits must report
+/// for `wire`.
+pub fn model(wire: &[u8], streaming: bool, client: bool) -> (Vec<Ev>, End) {
     let mut events = Vec::new();
     // The message in progress: kind, bytes so far, announced length, delivered yet.
     let mut msg: Option<(MessageKind, Vec<u8>, u64, bool)> = None;
@@ -372,7 +391,7 @@ pub fn model(wire: &[u8], streaming: bool) -> (Vec<Ev>, End) {
             ]
         });
         let fin = b0 & 0x80 != 0;
-        if b0 & 0x70 != 0 || !masked {
+        if b0 & 0x70 != 0 || masked == client {
             return (events, End::Error(1002));
         }
         let present = (rest.len() - head).min(usize::try_from(len).unwrap_or(usize::MAX));
@@ -476,7 +495,13 @@ pub type Written = Vec<(OpCode, Vec<u8>)>;
 
 /// Runs the engine on `wire` in chunks from `seed`; returns its normalized events, how
 /// it ended, and the frames it wrote (opcode, unmasked payload).
-pub fn engine(wire: &[u8], streaming: bool, zero_copy: bool, seed: u8) -> (Vec<Ev>, End, Written) {
+pub fn engine(
+    wire: &[u8],
+    streaming: bool,
+    client: bool,
+    zero_copy: bool,
+    seed: u8,
+) -> (Vec<Ev>, End, Written) {
     let config = Config::default()
         .with_max_frame_size(MAX_FRAME)
         .with_max_message_size(MAX_MESSAGE)
@@ -486,7 +511,17 @@ pub fn engine(wire: &[u8], streaming: bool, zero_copy: bool, seed: u8) -> (Vec<E
         } else {
             Delivery::Message
         });
-    let mut conn = Connection::server(config);
+    let mut conn = if client {
+        let mut n = seed;
+        Connection::client(config, move |buf: &mut [u8]| {
+            for b in buf {
+                n = n.wrapping_mul(13).wrapping_add(101);
+                *b = n;
+            }
+        })
+    } else {
+        Connection::server(config)
+    };
     let mut events = Vec::new();
     let mut end = End::NeedMore;
     let mut out = Vec::new();
@@ -533,9 +568,14 @@ pub fn engine(wire: &[u8], streaming: bool, zero_copy: bool, seed: u8) -> (Vec<E
         let Ok(Parsed::Complete(h, n)) = FrameHeader::parse(rest) else {
             panic!("partial frame written")
         };
-        assert!(h.mask.is_none() && !h.has_rsv() && h.fin);
+        assert_eq!(h.mask.is_some(), client, "masking wrong for the role");
+        assert!(!h.has_rsv() && h.fin);
         let len = h.payload_len as usize;
-        frames.push((h.opcode, rest[n..n + len].to_vec()));
+        let mut payload = rest[n..n + len].to_vec();
+        if let Some(key) = h.mask {
+            apply_mask(key, 0, &mut payload);
+        }
+        frames.push((h.opcode, payload));
         rest = &rest[n + len..];
     }
     (events, end, frames)
@@ -587,7 +627,8 @@ pub fn run(data: &[u8]) {
     let flags = r.u8();
     let damage = r.u8();
     let at = usize::from(r.u16());
-    let mut wire = generate(&mut r);
+    let client = damage & 0x10 != 0;
+    let mut wire = generate(&mut r, client);
     if !wire.is_empty() {
         match damage % 16 {
             0 => wire.truncate(at % wire.len()),
@@ -599,8 +640,8 @@ pub fn run(data: &[u8]) {
         }
     }
     let streaming = flags & 1 != 0;
-    let (mut want, want_end) = model(&wire, streaming);
-    let (mut got, got_end, written) = engine(&wire, streaming, flags & 2 != 0, flags >> 2);
+    let (mut want, want_end) = model(&wire, streaming, client);
+    let (mut got, got_end, written) = engine(&wire, streaming, client, flags & 2 != 0, flags >> 2);
     assert_eq!(
         got_end, want_end,
         "ending differs\nmodel {want:?}\nengine {got:?}"
@@ -631,7 +672,7 @@ pub fn run(data: &[u8]) {
         match op {
             OpCode::Pong => pongs.push(payload),
             OpCode::Close => close = Some(payload.clone()),
-            other => panic!("server wrote {other:?} on its own"),
+            other => panic!("wrote {other:?} on its own"),
         }
     }
     let mut it = pings.iter();
