@@ -16,12 +16,15 @@
 //!   `Content-Length`; an accepted request has a method, path, host and key as
 //!   validated, and accepting it gives a 101 whose `Sec-WebSocket-Accept` is
 //!   `accept_key` of the key sent, with only offered subprotocols accepted;
+//! - server, behind another HTTP stack: `UpgradeRequest::from_parts` on the method,
+//!   target and fields httparse read from the same head reaches the same verdict as
+//!   `receive` (the same request, or the same error), for HTTP/1.1 heads;
 //! - client: a 101 is accepted only with our accept key, an offered (or no)
 //!   subprotocol and no extensions; a non-101 is `Rejected` with its status.
 
 use hybi::handshake::{
     ClientHandshake, ClientRequest, HeadError, Limits, RequestError, ResponseError,
-    ServerHandshake, accept_key,
+    ServerHandshake, UpgradeRequest, accept_key,
 };
 
 /// The key the client target's handshake uses: RFC 6455 §1.3's nonce.
@@ -166,6 +169,19 @@ pub fn run_server(data: &[u8]) {
     }
 }
 
+/// `UpgradeRequest::from_parts` on the head httparse reads from `read`, for HTTP/1.1
+/// heads (it takes the version to be 1.1).
+fn from_parts(read: &[u8], limits: Limits) -> Option<Result<UpgradeRequest, RequestError>> {
+    let window = &read[..read.len().min(limits.max_header_bytes)];
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(window), Ok(httparse::Status::Complete(_))) || req.version != Some(1) {
+        return None;
+    }
+    let fields = req.headers.iter().map(|h| (h.name, h.value));
+    Some(UpgradeRequest::from_parts(req.method?, req.path?, fields))
+}
+
 fn check_request(
     req: &hybi::handshake::UpgradeRequest,
     read: &[u8],
@@ -229,6 +245,21 @@ fn check_request(
     if !req.protocols().iter().any(|p| p == "zz-not-offered") {
         assert!(req.accept(Some("zz-not-offered"), &[]).is_err());
     }
+    // The same head through `from_parts`: the same request.
+    match from_parts(read, limits) {
+        Some(Ok(other)) => {
+            assert_eq!(other.method(), req.method());
+            assert_eq!(other.target(), req.target());
+            assert_eq!(other.path(), req.path());
+            assert_eq!(other.query(), req.query());
+            assert_eq!(other.headers(), req.headers());
+            assert_eq!(other.key(), req.key());
+            assert_eq!(other.protocols(), req.protocols());
+            assert!(other.leftover().is_empty());
+        }
+        Some(Err(e)) => panic!("receive accepts, from_parts refuses: {e:?}"),
+        None => panic!("accepted head that is not HTTP/1.1"),
+    }
     let leftover = req.leftover().to_vec();
     let conn = accepted.into_connection(hybi::Config::default());
     assert_eq!(conn.buffered_input(), leftover.len());
@@ -265,6 +296,10 @@ fn check_request_error(e: &RequestError, read: &[u8], limits: Limits) {
                 matches!(httparse_head(read, limits, true), Ok(Some(_))),
                 "{e:?} without a whole head"
             );
+            // The same head through `from_parts`: the same refusal.
+            if let Some(other) = from_parts(read, limits) {
+                assert_eq!(other.err(), Some(*e), "from_parts disagrees with receive");
+            }
         }
     }
     // The answer is well-formed HTTP/1.1 with its status, and an exact body.
