@@ -790,6 +790,25 @@ impl Harness {
         if self.out.closed {
             assert!(!self.conn.is_open());
         }
+        // 40 s of clock after the input: every closing handshake has finished or timed
+        // out, and the caller is told to close the transport; an untouched connection
+        // is still open.
+        if self.close_queued || self.dead {
+            assert_eq!(self.conn.state(), State::Closed, "closing never finished");
+            assert!(
+                self.conn.should_close_transport(),
+                "transport never released"
+            );
+            let tolerated = self.known.eof_stale_pong_deadline && self.eof_error;
+            assert!(
+                self.conn.poll_timeout().is_none() || tolerated,
+                "timer left after the end: {:?}",
+                self.conn.poll_timeout()
+            );
+        } else {
+            assert_eq!(self.conn.state(), State::Open);
+            assert!(!self.conn.should_close_transport());
+        }
     }
 }
 
