@@ -1,0 +1,98 @@
+//! Replays fuzz inputs through the fuzz targets' own checks, as a normal test: the
+//! hand-made seed corpus of every target (`fuzz/corpus/<target>/`) and every input
+//! the fuzzers found a bug with (below, minimized). The checks are the files in
+//! `fuzz/src/`, included here as modules so both run the very same code.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+#[path = "../../../fuzz/src/alloc.rs"]
+mod alloc;
+#[path = "../../../fuzz/src/conn.rs"]
+mod conn;
+#[path = "../../../fuzz/src/frame_header.rs"]
+mod frame_header;
+#[path = "../../../fuzz/src/handshake.rs"]
+mod handshake;
+#[path = "../../../fuzz/src/structured.rs"]
+mod structured;
+
+use std::path::PathBuf;
+
+use hybi::Role;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// The files of `fuzz/corpus/<target>/` (none if the fuzz directory is absent).
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap();
+            (p, data)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    let files = corpus(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    assert!(
+        !dir.exists() || !files.is_empty(),
+        "no seed corpus for {target}"
+    );
+    for (path, data) in files {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
+        assert!(r.is_ok(), "{target}: {} fails its checks", path.display());
+    }
+}
+
+#[test]
+fn seed_corpus_frame_header() {
+    replay("frame_header", frame_header::check);
+}
+
+#[test]
+fn seed_corpus_server_connection() {
+    replay("server_connection", |d| conn::run(Role::Server, d));
+}
+
+#[test]
+fn seed_corpus_client_connection() {
+    replay("client_connection", |d| conn::run(Role::Client, d));
+}
+
+#[test]
+fn seed_corpus_server_handshake() {
+    replay("server_handshake", handshake::run_server);
+}
+
+#[test]
+fn seed_corpus_client_handshake() {
+    replay("client_handshake", handshake::run_client);
+}
+
+#[test]
+fn seed_corpus_structured() {
+    replay("structured", structured::run);
+}
+
+/// Found by `server_connection` (minimized): flags 0xF4 (keepalive on, end of input
+/// after the last byte), then two clock ticks. A keepalive ping goes out at 14.25 s
+/// and arms the pong deadline (16.25 s); the end of input fails the connection with
+/// `UnexpectedEof`; from then on `handle_timeout` returns early (the connection failed)
+/// without disarming the pong deadline, so `poll_timeout` keeps answering 16.25 s at
+/// 24.25 s and later: a caller that sleeps until `poll_timeout` spins.
+#[test]
+#[ignore = "engine bug: stale pong deadline after UnexpectedEof (see docs/FUZZING.md)"]
+fn eof_leaves_a_stale_pong_deadline() {
+    conn::run_strict(Role::Server, &[0xf4, 0x9c, 0xfa, 0xff]);
+}
