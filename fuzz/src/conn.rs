@@ -81,44 +81,19 @@ const CLOSE_CODES: [u16; 8] = [1000, 1001, 1003, 1008, 1011, 3000, 4999, 1002];
 /// Memory slack for the engine's fixed-size parts (output, small allocations).
 const SLACK: usize = 4 << 10;
 
-/// Engine bugs the fuzzer found that are not fixed yet: [`run`] tolerates exactly
-/// these shapes so the target stays useful; [`run_strict`] (replayed by the
-/// engine's `tests/fuzz_regressions.rs`, ignored until fixed) does not.
-///
-/// - `eof_stale_pong_deadline`: after `Error::UnexpectedEof`, a keepalive pong
-///   deadline armed before the end of input is never cleared, so `poll_timeout`
-///   keeps returning it after it passed (a caller waiting on it would spin).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KnownBugs {
-    /// See above.
-    pub eof_stale_pong_deadline: bool,
-}
-
-/// Runs one input in `role` and checks everything, tolerating [`KnownBugs`].
+/// Runs one input in `role` and checks everything.
 pub fn run(role: Role, data: &[u8]) {
-    run_with(
-        role,
-        data,
-        KnownBugs {
-            eof_stale_pong_deadline: true,
-        },
-    );
+    run_with(role, data);
 }
 
-/// Runs one input in `role` and checks everything, known bugs included.
-pub fn run_strict(role: Role, data: &[u8]) {
-    run_with(role, data, KnownBugs::default());
-}
-
-/// Runs one input in `role`, tolerating `known`.
-pub fn run_with(role: Role, data: &[u8], known: KnownBugs) {
+/// Runs one input in `role`.
+fn run_with(role: Role, data: &[u8]) {
     let flags = data.first().copied().unwrap_or(0);
     let n = usize::from(data.get(1).copied().unwrap_or(0));
     let ctl_end = (2 + n).min(data.len());
     let ctl = data.get(2..ctl_end).unwrap_or(&[]);
     let wire = data.get(ctl_end..).unwrap_or(&[]);
     let mut h = Harness::new(role, flags);
-    h.known = known;
     let base = alloc::start();
     let mut max_chunk = 0;
     h.run(ctl, wire, &mut max_chunk);
@@ -163,9 +138,6 @@ struct OutCheck {
 }
 
 struct Harness {
-    known: KnownBugs,
-    /// The engine reported the end of input as an error.
-    eof_error: bool,
     conn: Connection,
     streaming: bool,
     zero_copy: bool,
@@ -241,8 +213,6 @@ impl Harness {
             }
         };
         Harness {
-            known: KnownBugs::default(),
-            eof_error: false,
             conn,
             streaming,
             zero_copy: flags & 2 != 0,
@@ -484,9 +454,8 @@ impl Harness {
             // Whatever was due fired: the next deadline is in the future (a caller
             // that waits for it must not spin).
             let now = Instant::from_millis(self.now_ms);
-            let tolerated = self.known.eof_stale_pong_deadline && self.eof_error;
             assert!(
-                t > now || tolerated,
+                t > now,
                 "poll_timeout {t:?} not after handle_timeout({now:?})"
             );
         }
@@ -587,7 +556,6 @@ impl Harness {
             Error::UnexpectedEof => {
                 assert!(self.eof_at_end);
                 self.dead = true;
-                self.eof_error = true;
             }
         }
         self.ended = true;
@@ -799,9 +767,8 @@ impl Harness {
                 self.conn.should_close_transport(),
                 "transport never released"
             );
-            let tolerated = self.known.eof_stale_pong_deadline && self.eof_error;
             assert!(
-                self.conn.poll_timeout().is_none() || tolerated,
+                self.conn.poll_timeout().is_none(),
                 "timer left after the end: {:?}",
                 self.conn.poll_timeout()
             );

@@ -284,9 +284,11 @@ impl Connection {
 
     /// The next event from the bytes received so far.
     ///
-    /// Returns `Ok(None)` when more input is needed. An `Err` is returned once, when the
-    /// connection fails or times out (see [`Error`]); the matching close frame, if any,
-    /// is already queued. Call it until `Ok(None)` after every
+    /// Returns `Ok(None)` when more input is needed. An `Err` reports each way the
+    /// connection stops (see [`Error`]); the matching close frame, if any, is already
+    /// queued. After an error nothing more is delivered, with one exception:
+    /// [`Error::IdleTimeout`] starts a normal closing handshake, so the peer's data and
+    /// close frame can still follow (or, if it stays silent, [`Error::CloseTimeout`]). Call it until `Ok(None)` after every
     /// [`receive`](Self::receive) or [`commit`](Self::commit).
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
         Ok(self.poll_event_with_outbox()?.map(|(event, _)| event))
