@@ -31,8 +31,10 @@
 //! - output: a sequence of whole frames valid for the role (client frames masked,
 //!   server frames unmasked, no RSV bits, control frames at most 125 bytes with FIN,
 //!   continuation only inside a fragmented message), nothing after our close frame;
-//!   `buffered_output` equals the bytes then drained; each pong answers the latest
-//!   ping, once, and only with `auto_pong`; our close frame carries the code of what
+//!   `buffered_output` equals the bytes then drained; each pong written is either
+//!   an echoed pong, in the order echoed, or with `auto_pong` the answer to an
+//!   unanswered ping (answering it and any older ones), and every ping received
+//!   before our close is answered; our close frame carries the code of what
 //!   caused it (our `close`, the protocol error, the idle timeout, or the echo of the
 //!   peer's code);
 //! - events: nothing after `Event::Close` or an error (an idle timeout starts the
@@ -159,8 +161,8 @@ struct Harness {
     /// A close frame is sent or queued (by us, by an error, or as an echo).
     close_queued: bool,
     close_expect: CloseExpect,
-    /// Latest ping payload not yet answered.
-    ping: Option<([u8; MAX_CONTROL_PAYLOAD], usize)>,
+    /// Pongs owed: pings not yet answered and echoed pongs not yet written.
+    pongs: Pongs,
     /// A fragmented message is being received (streaming): its kind and size so far.
     rx_message: Option<(MessageKind, usize)>,
     /// Incomplete UTF-8 sequence at the end of the last text piece.
@@ -174,8 +176,6 @@ struct Harness {
     echo: bool,
     /// Echo mode was on at some point (it may queue a whole message).
     echoed: bool,
-    /// Pongs echoed and not yet written.
-    echo_pongs: usize,
 }
 
 impl Harness {
@@ -239,7 +239,7 @@ impl Harness {
             protocol_error: false,
             close_queued: false,
             close_expect: CloseExpect::None,
-            ping: None,
+            pongs: Pongs::new(),
             rx_message: None,
             carry: [0; 4],
             carry_len: 0,
@@ -247,7 +247,6 @@ impl Harness {
             tx_fragmenting: None,
             echo: false,
             echoed: false,
-            echo_pongs: 0,
         }
     }
 
@@ -402,6 +401,7 @@ impl Harness {
         data: bool,
         fragment: Option<(MessageKind, bool)>,
         can_send: bool,
+        event: &Ev,
     ) {
         let closed = self.close_queued || self.dead;
         assert_eq!(can_send, !closed, "Outbox::can_send");
@@ -414,8 +414,8 @@ impl Harness {
             }
             (Ok(()), None) => {
                 assert!(!closed, "echo accepted after a close");
-                if !data {
-                    self.echo_pongs += 1;
+                if let (false, Ev::Pong(payload, len)) = (data, event) {
+                    self.pongs.push(&payload[..*len], Owed::Echo);
                 }
                 if data {
                     assert!(self.tx_fragmenting.is_none());
@@ -525,7 +525,7 @@ impl Harness {
                 Ok(Some((event, echo, can_send))) => {
                     assert!(!self.ended, "event after the end: {event:?}");
                     if let (Some((r, data, fragment)), Some(can_send)) = (echo, can_send) {
-                        self.check_echo(r, data, fragment, can_send);
+                        self.check_echo(r, data, fragment, can_send, &event);
                     }
                     self.on_event(event);
                 }
@@ -598,10 +598,10 @@ impl Harness {
             Ev::Ping(payload, len) => {
                 assert!(len <= MAX_CONTROL_PAYLOAD);
                 if self.auto_pong && !self.close_queued {
-                    self.ping = Some((payload, len));
+                    self.pongs.push(&payload[..len], Owed::Answer);
                 }
             }
-            Ev::Pong(len) => assert!(len <= MAX_CONTROL_PAYLOAD),
+            Ev::Pong(_, len) => assert!(len <= MAX_CONTROL_PAYLOAD),
             Ev::Close(code, reason_len) => {
                 assert!(reason_len <= 123);
                 assert!(
@@ -668,12 +668,10 @@ impl Harness {
         let Harness {
             conn,
             out,
-            ping,
+            pongs,
             close_expect,
-            auto_pong,
             small_drain,
             vectored,
-            echo_pongs,
             ..
         } = self;
         loop {
@@ -691,9 +689,7 @@ impl Harness {
             while conn.has_output() {
                 let mut st = OutState {
                     close_expect: *close_expect,
-                    ping: &mut *ping,
-                    auto_pong: *auto_pong,
-                    echo_pongs: &mut *echo_pongs,
+                    pongs: &mut *pongs,
                 };
                 let n = if *vectored {
                     let mut slices: [&[u8]; 4] = [&[]; 4];
@@ -733,9 +729,12 @@ impl Harness {
                 "buffered_output was not what was drained"
             );
         }
-        // With auto_pong, every ping received before our close is answered at once.
-        assert!(ping.is_none(), "ping left unanswered");
-        assert_eq!(*echo_pongs, 0, "echoed pong not written");
+        // With auto_pong, every ping received before our close is answered at once;
+        // echoed pongs are written at once.
+        assert!(
+            pongs.is_empty(),
+            "ping left unanswered or echoed pong not written"
+        );
     }
 
     fn finish(&mut self) {
@@ -782,12 +781,7 @@ impl Harness {
 /// What the output check needs from the harness for one feed.
 struct OutState<'a> {
     close_expect: CloseExpect,
-    ping: &'a mut Option<([u8; MAX_CONTROL_PAYLOAD], usize)>,
-    auto_pong: bool,
-    /// Pongs the echo mode queued and not yet written. They are queued while events
-    /// are polled, so they precede the automatic pong, which is encoded when the
-    /// output is next taken (or just before our close frame).
-    echo_pongs: &'a mut usize,
+    pongs: &'a mut Pongs,
 }
 
 impl OutCheck {
@@ -863,13 +857,11 @@ impl OutCheck {
         self.frame = None;
         let payload = &self.ctl[..self.ctl_len];
         match h.opcode {
-            OpCode::Pong if *st.echo_pongs > 0 => *st.echo_pongs -= 1,
             OpCode::Pong => {
-                assert!(st.auto_pong, "pong written with auto_pong off");
-                let Some((ping, len)) = st.ping.take() else {
-                    panic!("pong written without an unanswered ping")
-                };
-                assert_eq!(payload, &ping[..len], "pong does not echo the latest ping");
+                assert!(
+                    st.pongs.written(payload),
+                    "pong written that echoes neither an unanswered ping nor a received pong"
+                );
             }
             OpCode::Close => {
                 match st.close_expect {
@@ -892,7 +884,7 @@ impl OutCheck {
                 }
                 self.closed = true;
                 // No pong after our close.
-                *st.ping = None;
+                st.pongs.clear();
             }
             _ => {}
         }
@@ -915,7 +907,7 @@ enum Ev {
         fin: bool,
     },
     Ping([u8; MAX_CONTROL_PAYLOAD], usize),
-    Pong(usize),
+    Pong([u8; MAX_CONTROL_PAYLOAD], usize),
     Close(CloseCode, usize),
 }
 
@@ -941,7 +933,11 @@ fn copy_event(event: Event<'_>) -> Ev {
             payload[..p.len()].copy_from_slice(p);
             Ev::Ping(payload, p.len())
         }
-        Event::Pong(p) => Ev::Pong(p.len()),
+        Event::Pong(p) => {
+            let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+            payload[..p.len()].copy_from_slice(p);
+            Ev::Pong(payload, p.len())
+        }
         Event::Close(c) => Ev::Close(c.code, c.reason.len()),
     }
 }
@@ -984,4 +980,101 @@ fn check_partial(partial: &[u8]) {
         ok,
         "a piece ends in a sequence no character starts with: {partial:?}"
     );
+}
+
+/// Why a pong is owed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    /// A ping was received and `auto_pong` is on.
+    Answer,
+    /// The echo mode sent a received pong back.
+    Echo,
+}
+
+/// Pongs owed, in the order they became owed, in a fixed ring (the harness does not
+/// allocate).
+///
+/// The engine writes an echoed pong at once, and answers a ping at once while little
+/// output is queued; when its output backs up it keeps only the answer to the latest
+/// ping and writes it later (still before any frame but a pong). So a pong written
+/// either is the first echoed pong still owed, or answers one of the pings owed
+/// before it, which answers every older ping too. Once more pongs are owed than the
+/// ring holds, the oldest are forgotten and a pong that matches nothing is accepted.
+pub(crate) struct Pongs {
+    ring: [([u8; MAX_CONTROL_PAYLOAD], u8, Owed); 64],
+    start: usize,
+    len: usize,
+    forgot: bool,
+}
+
+impl Pongs {
+    fn new() -> Pongs {
+        Pongs {
+            ring: [([0; MAX_CONTROL_PAYLOAD], 0, Owed::Answer); 64],
+            start: 0,
+            len: 0,
+            forgot: false,
+        }
+    }
+
+    fn push(&mut self, payload: &[u8], why: Owed) {
+        if self.len == self.ring.len() {
+            self.drop_at(0);
+            self.forgot = true;
+        }
+        let slot = &mut self.ring[(self.start + self.len) % self.ring.len()];
+        slot.0[..payload.len()].copy_from_slice(payload);
+        slot.1 = payload.len() as u8;
+        slot.2 = why;
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> (&[u8], Owed) {
+        let (p, n, why) = &self.ring[(self.start + i) % self.ring.len()];
+        (&p[..usize::from(*n)], *why)
+    }
+
+    /// Removes entry `i`, keeping the order of the others.
+    fn drop_at(&mut self, i: usize) {
+        let n = self.ring.len();
+        for j in (0..i).rev() {
+            self.ring[(self.start + j + 1) % n] = self.ring[(self.start + j) % n];
+        }
+        self.start = (self.start + 1) % n;
+        self.len -= 1;
+        if self.len == 0 {
+            self.forgot = false;
+        }
+    }
+
+    /// Accounts for a pong written with `payload`; false if nothing owed matches.
+    fn written(&mut self, payload: &[u8]) -> bool {
+        for i in 0..self.len {
+            let (owed, why) = self.get(i);
+            if owed == payload {
+                match why {
+                    Owed::Echo => self.drop_at(i),
+                    // The pings owed before it are answered by it (all are
+                    // answers: an echoed pong owed earlier would have been written).
+                    Owed::Answer => (0..=i).for_each(|_| self.drop_at(0)),
+                }
+                return true;
+            }
+            if why == Owed::Echo {
+                // Nothing owed after an echoed pong is written before it.
+                break;
+            }
+        }
+        // Part of what is owed may be forgotten: then anything goes.
+        self.forgot
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.forgot = false;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
