@@ -5,6 +5,11 @@
 //! generator costs about what an efficient server does per message; latency is the
 //! time from a message's send to its echo, matched in order per connection (echo
 //! servers answer in order), so messages of any size, even empty, are measured.
+//!
+//! No message is sent until every connection is open: a server with a thread per
+//! connection would otherwise share its core between the connections already echoing
+//! and the accept loop, and open the last ones seconds later. Each connection then
+//! gets a ping with a marker payload; its pong starts the connection's messages.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -12,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hybi_mio::{CloseCode, Context, Handler, Server};
+use hybi_mio::{CloseCode, Context, Handler, Sender, Server};
 
 use crate::LoadArgs;
 use crate::exit::Exit;
@@ -33,7 +38,12 @@ struct Shared {
     bad_echoes: AtomicU64,
     latency: Mutex<Histogram>,
     first_error: Mutex<Option<String>>,
+    /// Every open connection, to start them together.
+    senders: Mutex<Vec<Sender>>,
 }
+
+/// The payload of the ping whose pong starts a connection's messages.
+const GO: &[u8] = b"hybi load: go";
 
 impl Shared {
     fn now(&self) -> u64 {
@@ -57,6 +67,8 @@ struct LoadConn {
     sent_at: VecDeque<u64>,
     latency: Histogram,
     opened: bool,
+    /// The connection's messages have started.
+    started: bool,
     closing: bool,
 }
 
@@ -107,9 +119,17 @@ impl LoadConn {
 impl Handler for LoadConn {
     fn on_open(&mut self, ctx: &mut Context<'_>) {
         self.opened = true;
+        if let Ok(mut senders) = self.shared.senders.lock() {
+            senders.push(ctx.sender());
+        }
         self.shared.opened.fetch_add(1, Ordering::SeqCst);
-        for _ in 0..self.inflight {
-            self.send(ctx);
+    }
+    fn on_pong(&mut self, ctx: &mut Context<'_>, payload: &[u8]) {
+        if payload == GO && !self.started {
+            self.started = true;
+            for _ in 0..self.inflight {
+                self.send(ctx);
+            }
         }
     }
     fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
@@ -181,6 +201,7 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
         bad_echoes: AtomicU64::new(0),
         latency: Mutex::new(Histogram::default()),
         first_error: Mutex::new(None),
+        senders: Mutex::new(Vec::with_capacity(args.conns)),
     });
     let payload: Vec<u8> = if args.text {
         (0..args.size).map(|i| b'a' + (i % 26) as u8).collect()
@@ -197,6 +218,7 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             sent_at: VecDeque::with_capacity(args.inflight),
             latency: Histogram::default(),
             opened: false,
+            started: false,
             closing: false,
         };
         let config = hybi::Config::default().with_strict_masking(!args.accept_masked);
@@ -231,6 +253,15 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             Exit::LoadFailed
         };
     }
+
+    // Start every connection's messages.
+    let senders = std::mem::take(&mut *shared.senders.lock().unwrap_or_else(|p| p.into_inner()));
+    for sender in &senders {
+        if let Err(e) = sender.ping(GO) {
+            shared.error(format!("ping failed: {e}"));
+        }
+    }
+    drop(senders);
 
     // The measurement window.
     let started = Instant::now();

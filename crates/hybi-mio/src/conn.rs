@@ -656,8 +656,15 @@ impl Conn {
         while ws.has_output() {
             let mut slices: [&[u8]; 8] = [&[]; 8];
             let count = ws.pending_output_vectored(&mut slices);
-            let io_slices = slices.map(IoSlice::new);
-            match self.socket.write_vectored(&io_slices[..count]) {
+            let written = if count == 1 {
+                // One piece (small frames are encoded whole): a plain write, which
+                // costs the kernel less than a one-element writev.
+                self.socket.write(slices[0])
+            } else {
+                self.socket
+                    .write_vectored(&slices.map(IoSlice::new)[..count])
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => ws.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -14,9 +14,6 @@ impl Handler for Echo {
     fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
         let _ = peer.send_binary(data);
     }
-    fn on_close(&mut self, peer: &Peer, code: hybi_std::CloseCode, reason: &str) {
-        eprintln!("{} closed: {code} {reason}", peer.addr());
-    }
 }
 
 fn main() -> std::io::Result<()> {

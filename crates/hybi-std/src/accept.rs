@@ -110,7 +110,7 @@ impl Acceptor {
                 stream.write_all(&accepted.response().to_bytes())?;
                 stream.flush()?;
                 stream.set_read_timeout(None)?;
-                Ok(WebSocket::from_parts(
+                Ok(WebSocket::after_handshake(
                     stream,
                     accepted.into_connection(self.config.clone()),
                 ))

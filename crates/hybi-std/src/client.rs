@@ -264,7 +264,7 @@ impl ClientBuilder {
             headers: accepted.headers().clone(),
         };
         let conn = accepted.into_connection(self.config, rng);
-        let mut ws = WebSocket::from_parts(stream, conn);
+        let mut ws = WebSocket::after_handshake(stream, conn);
         ws.set_read_timeout(self.read_timeout);
         Ok((ws, response))
     }

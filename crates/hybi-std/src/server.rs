@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::accept::Acceptor;
 use crate::error::{Error, Result};
@@ -209,9 +210,12 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the listening socket.
+    /// Binds the listening socket (the first of `addr`'s addresses that binds), with a
+    /// listen backlog of 4,096 so that a burst of connections arriving faster than the
+    /// accept loop takes them waits in the kernel instead of being dropped and retried
+    /// seconds later (`std::net::TcpListener::bind` asks for 128).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = listen(addr)?;
         Ok(Server {
             listener,
             inner: Arc::new(Inner {
@@ -275,11 +279,12 @@ impl Server {
     /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error), each
     /// on its own thread.
     pub fn run(self) -> io::Result<()> {
-        for stream in self.listener.incoming() {
+        loop {
+            let accepted = self.listener.accept();
             if self.inner.stopping.load(Ordering::Acquire) {
                 break;
             }
-            let stream = match stream {
+            let (stream, addr) = match accepted {
                 Ok(s) => s,
                 Err(e) if is_transient(&e) => {
                     log::warn!("accept failed: {e}");
@@ -291,7 +296,7 @@ impl Server {
             let inner = Arc::clone(&self.inner);
             thread::Builder::new()
                 .name("hybi-conn".into())
-                .spawn(move || serve(inner, stream))?;
+                .spawn(move || serve(inner, stream, addr))?;
         }
         Ok(())
     }
@@ -319,6 +324,34 @@ fn is_transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     ) || e.raw_os_error().is_some_and(|c| c == 24 || c == 23) // EMFILE, ENFILE
+}
+
+/// The listen backlog [`ServerBuilder::bind`] asks for (the kernel caps it at
+/// `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// Binds a listening socket on the first of `addr`'s addresses that binds.
+fn listen(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match listen_on(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")))
+}
+
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // What std does before binding a listener on Unix: a restarted server can bind
+    // while connections of its previous run linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Controls a server started with [`Server::spawn`].
@@ -371,14 +404,10 @@ fn lock_peers(inner: &Inner) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
 }
 
 /// One connection's thread: handshake, routing, then the read loop.
-fn serve(inner: Arc<Inner>, stream: TcpStream) {
+fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
     if inner.stopping.load(Ordering::Acquire) {
         return;
     }
-    let addr = match stream.peer_addr() {
-        Ok(a) => a,
-        Err(_) => return,
-    };
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(inner.write_timeout);
     let mut factory = None;

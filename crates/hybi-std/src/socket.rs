@@ -24,7 +24,7 @@ pub struct WebSocket<S> {
     conn: Connection,
     read_timeout: Option<Duration>,
     /// The read timeout last set on the stream, to avoid a syscall per read.
-    stream_timeout: Option<Option<Duration>>,
+    stream_timeout: clock::ReadTimeout,
     /// The transport was shut down.
     transport_closed: bool,
 }
@@ -46,8 +46,17 @@ impl<S: Stream> WebSocket<S> {
             stream,
             conn,
             read_timeout: None,
-            stream_timeout: None,
+            stream_timeout: clock::ReadTimeout::default(),
             transport_closed: false,
+        }
+    }
+
+    /// [`from_parts`](Self::from_parts) for a stream whose read timeout is known to
+    /// be none (the handshake code has just cleared it).
+    pub(crate) fn after_handshake(stream: S, conn: Connection) -> WebSocket<S> {
+        WebSocket {
+            stream_timeout: clock::ReadTimeout::none(),
+            ..WebSocket::from_parts(stream, conn)
         }
     }
 
@@ -184,7 +193,7 @@ impl<S: Stream> WebSocket<S> {
         let _ = self
             .stream
             .set_read_timeout(Some(Duration::from_millis(100)));
-        self.stream_timeout = None;
+        self.stream_timeout.forget();
         let mut scratch = [0u8; 4096];
         let until = StdInstant::now() + Duration::from_millis(500);
         while StdInstant::now() < until {
@@ -224,9 +233,8 @@ impl<S: Stream> WebSocket<S> {
                     Some(left)
                 }
             };
-            if self.stream_timeout != Some(timeout) {
+            if let Some(timeout) = self.stream_timeout.change(timeout) {
                 self.stream.set_read_timeout(timeout)?;
-                self.stream_timeout = Some(timeout);
             }
             return match self.stream.read(self.conn.read_buf()) {
                 Ok(0) => {
@@ -270,8 +278,15 @@ impl<S: Stream> WebSocket<S> {
         while self.conn.has_output() {
             let mut slices: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
             let count = self.conn.pending_output_vectored(&mut slices);
-            let io_slices: [IoSlice<'_>; WRITE_SLICES] = slices.map(IoSlice::new);
-            match self.stream.write_vectored(&io_slices[..count]) {
+            let written = if count == 1 {
+                // One piece (small frames are encoded whole): a plain write, which
+                // costs the kernel less than a one-element writev.
+                self.stream.write(slices[0])
+            } else {
+                let io_slices: [IoSlice<'_>; WRITE_SLICES] = slices.map(IoSlice::new);
+                self.stream.write_vectored(&io_slices[..count])
+            };
+            match written {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     self.conn.consume_output(n);
@@ -416,6 +431,7 @@ impl<S: Stream + crate::stream::TryClone> WebSocket<S> {
             reader,
             self.stream,
             self.read_timeout,
+            self.stream_timeout,
         ))
     }
 }

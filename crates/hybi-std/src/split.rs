@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::message::{CloseInfo, Message};
 use crate::stream::Stream;
 
+/// The reader's first buffer: enough for the small messages most connections carry,
+/// and cheap for a connection that lives a moment.
+const FIRST_READ_CHUNK: usize = 4 << 10;
+/// What the reader's buffer grows to once a read fills it (large messages).
 const READ_CHUNK: usize = 64 << 10;
 
 struct Shared<S> {
@@ -37,8 +41,15 @@ impl<S: Stream> Shared<S> {
         while self.conn.has_output() {
             let mut slices: [&[u8]; 8] = [&[]; 8];
             let count = self.conn.pending_output_vectored(&mut slices);
-            let io_slices = slices.map(IoSlice::new);
-            let err = match self.writer.write_vectored(&io_slices[..count]) {
+            let written = if count == 1 {
+                // One piece (small frames are encoded whole): a plain write, which
+                // costs the kernel less than a one-element writev.
+                self.writer.write(slices[0])
+            } else {
+                self.writer
+                    .write_vectored(&slices.map(IoSlice::new)[..count])
+            };
+            let err = match written {
                 Ok(0) => io::ErrorKind::WriteZero.into(),
                 Ok(n) => {
                     self.conn.consume_output(n);
@@ -77,6 +88,8 @@ pub struct Reader<S> {
     stream: S,
     buf: Vec<u8>,
     read_timeout: Option<Duration>,
+    /// The read timeout last set on the stream, to avoid a syscall per read.
+    stream_timeout: clock::ReadTimeout,
 }
 
 /// The sending half of a split [`WebSocket`](crate::WebSocket). Cloneable: any number
@@ -98,6 +111,7 @@ pub(crate) fn split<S: Stream>(
     reader: S,
     writer: S,
     read_timeout: Option<Duration>,
+    stream_timeout: clock::ReadTimeout,
 ) -> (Reader<S>, Writer<S>) {
     let shared = Arc::new(Mutex::new(Shared {
         conn,
@@ -109,8 +123,9 @@ pub(crate) fn split<S: Stream>(
         Reader {
             shared: Arc::clone(&shared),
             stream: reader,
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; FIRST_READ_CHUNK],
             read_timeout,
+            stream_timeout,
         },
         Writer { shared },
     )
@@ -175,10 +190,18 @@ impl<S: Stream> Reader<S> {
                 }
                 None => None,
             };
-            self.stream.set_read_timeout(timeout)?;
+            if let Some(timeout) = self.stream_timeout.change(timeout) {
+                self.stream.set_read_timeout(timeout)?;
+            }
             match self.stream.read(&mut self.buf) {
                 Ok(0) => lock(&self.shared).conn.receive_eof(),
-                Ok(n) => lock(&self.shared).conn.receive(&self.buf[..n]),
+                Ok(n) => {
+                    lock(&self.shared).conn.receive(&self.buf[..n]);
+                    if n == self.buf.len() && n < READ_CHUNK {
+                        // More is coming than fits: read in larger pieces from now on.
+                        self.buf.resize(READ_CHUNK, 0);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(

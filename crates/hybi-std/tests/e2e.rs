@@ -751,3 +751,31 @@ fn a_ping_flood_from_a_peer_that_never_reads_costs_one_thread_until_the_write_ti
     ws.send_text("still here").unwrap();
     assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
 }
+
+/// A burst of connections faster than the accept loop takes them waits in the listen
+/// queue: none is dropped (with std's backlog of 128, the 130th connect here would
+/// wait for a SYN retransmission, a second or more).
+#[test]
+fn a_burst_of_connects_waits_in_the_listen_queue() {
+    // Bound but not accepting yet: every connection has to wait in the queue.
+    let server = Server::builder()
+        .route("/echo", |_| Echo)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let streams: Vec<TcpStream> = (0..400)
+        .map(|i| {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(900))
+                .unwrap_or_else(|e| panic!("connect {i} of a burst of 400: {e}"))
+        })
+        .collect();
+    let handle = server.spawn().unwrap();
+    // And then they are served.
+    let mut ws = raw_client(addr, "/echo");
+    ws.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']).unwrap();
+    let mut reply = [0u8; 4];
+    ws.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, [0x81, 2, b'h', b'i']);
+    drop(streams);
+    handle.shutdown();
+}

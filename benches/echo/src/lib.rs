@@ -1,0 +1,145 @@
+//! Echo benchmarks over loopback: the servers and clients that `benches/run-echo.sh`
+//! runs beside hybi's own echo servers.
+//!
+//! Binaries (each takes the listen or server address as its first argument):
+//!
+//! - `echo-raw`: the ceiling. Answers the WebSocket handshake (with
+//!   `hybi::handshake`), then returns every byte as it came, on one mio thread. The
+//!   load generator reads our own masked frames back (`hybi load --accept-masked`).
+//! - `echo-tungstenite`: tungstenite, a blocking thread per connection.
+//! - `echo-tokio-tungstenite`: tokio-tungstenite on a `current_thread` tokio runtime.
+//! - `echo-fastwebsockets`: fastwebsockets (hyper upgrade, `FragmentCollector`) on a
+//!   `current_thread` tokio runtime.
+//! - `handshakes`: opens and closes WebSocket connections as fast as it can and
+//!   reports handshakes per second.
+//! - `idle-clients`: opens N connections and holds them idle, for memory per
+//!   connection.
+
+use std::net::SocketAddr;
+
+/// The listen address from the first argument (default `127.0.0.1:9002`).
+pub fn listen_addr() -> SocketAddr {
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9002".into());
+    match arg.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bad address {arg:?}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A blocking listener on `addr` with a backlog of 4,096, as hybi's servers (and
+/// mio's and tokio's `bind`, 1,024) have.
+pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// A client's upgrade request with a fixed key (the servers do not care which key
+/// they get), and the `Sec-WebSocket-Accept` value that must come back.
+pub fn upgrade_request(host: &str, path: &str) -> (Vec<u8>, String) {
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    let accept = hybi::handshake::accept_key(key.as_bytes());
+    (request.into_bytes(), accept.as_str().to_owned())
+}
+
+/// A masked client close frame with code 1000 (normal closure).
+pub const CLOSE_FRAME: [u8; 8] = {
+    let key = [0x12, 0x34, 0x56, 0x78];
+    let code = 1000u16.to_be_bytes();
+    [
+        0x88,
+        0x82,
+        key[0],
+        key[1],
+        key[2],
+        key[3],
+        code[0] ^ key[0],
+        code[1] ^ key[1],
+    ]
+};
+
+/// The length of the HTTP head at the start of `buf` (through the blank line), if
+/// it is all there.
+pub fn head_len(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+/// Checks a 101 response head against the expected accept key.
+pub fn check_101(head: &[u8], accept: &str) -> Result<(), String> {
+    let text = String::from_utf8_lossy(head);
+    if !text.starts_with("HTTP/1.1 101") {
+        return Err(format!(
+            "not a 101: {:?}",
+            text.lines().next().unwrap_or("")
+        ));
+    }
+    let ok = text.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("wrong or missing Sec-WebSocket-Accept".into())
+    }
+}
+
+/// Where the next WebSocket frame in `buf` ends: `Some((opcode, total_len))` when its
+/// whole header is in `buf` (the payload may not be), else `None`.
+pub fn frame_extent(buf: &[u8]) -> Option<(u8, usize)> {
+    let b0 = *buf.first()?;
+    let b1 = *buf.get(1)?;
+    let masked = b1 & 0x80 != 0;
+    let (len, ext) = match b1 & 0x7f {
+        126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 2),
+        127 => {
+            let bytes: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+            (u64::from_be_bytes(bytes) as usize, 8)
+        }
+        n => (n as usize, 0),
+    };
+    let header = 2 + ext + if masked { 4 } else { 0 };
+    Some((b0 & 0x0f, header + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_extent_reads_all_length_forms() {
+        assert_eq!(frame_extent(&CLOSE_FRAME), Some((8, 8)));
+        assert_eq!(frame_extent(&[0x82, 0x7e, 0x01, 0x00]), Some((2, 4 + 256)));
+        let mut long = vec![0x82, 0xff];
+        long.extend_from_slice(&65536u64.to_be_bytes());
+        assert_eq!(frame_extent(&long), Some((2, 14 + 65536)));
+        assert_eq!(frame_extent(&[0x82]), None);
+        assert_eq!(frame_extent(&[0x82, 0x7e, 0x01]), None);
+    }
+
+    #[test]
+    fn the_request_is_accepted_by_hybi() {
+        let (request, accept) = upgrade_request("127.0.0.1:1", "/echo");
+        let req = hybi::handshake::ServerHandshake::new()
+            .receive(&request)
+            .expect("valid")
+            .expect("complete");
+        let accepted = req.accept(None, &[]).expect("accept");
+        let response = accepted.response().to_bytes();
+        let head = &response[..head_len(&response).expect("head")];
+        assert_eq!(check_101(head, &accept), Ok(()));
+    }
+}
