@@ -17,6 +17,7 @@ use crate::accept::Acceptor;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::split::Writer;
+use crate::stream::SharedTcp;
 use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
@@ -25,7 +26,7 @@ use hybi::handshake::Decision;
 pub struct Peer {
     id: u64,
     addr: SocketAddr,
-    writer: Writer<TcpStream>,
+    writer: Writer<SharedTcp>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -294,9 +295,15 @@ impl Server {
                 Err(e) => return Err(e),
             };
             let inner = Arc::clone(&self.inner);
-            thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name("hybi-conn".into())
-                .spawn(move || serve(inner, stream, addr))?;
+                .spawn(move || serve(inner, stream, addr));
+            if let Err(e) = spawned {
+                // Out of threads (or memory for a stack): this connection is dropped,
+                // the server goes on with the ones it has.
+                log::warn!("{addr}: cannot start a thread: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
         }
         Ok(())
     }
@@ -411,7 +418,7 @@ fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(inner.write_timeout);
     let mut factory = None;
-    let accepted = inner.acceptor.accept_with(stream, |req| {
+    let accepted = inner.acceptor.accept_with(SharedTcp::new(stream), |req| {
         let Some(route) = inner.routes.get(req.path()) else {
             return Decision::reject(404, "no WebSocket here");
         };

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, HandshakeError, Result};
@@ -93,6 +94,53 @@ impl<S: Write> Write for Untimed<S> {
 }
 
 impl<S: Read + Write> Stream for Untimed<S> {}
+
+/// A TCP stream shared by the reading and writing halves of a server connection:
+/// one file descriptor per connection, where `TcpStream::try_clone` would take two.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedTcp(Arc<TcpStream>);
+
+impl SharedTcp {
+    pub(crate) fn new(stream: TcpStream) -> SharedTcp {
+        SharedTcp(Arc::new(stream))
+    }
+}
+
+impl Read for SharedTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for SharedTcp {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.0.shutdown(Shutdown::Both)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.shutdown(Shutdown::Write)
+    }
+}
+
+impl TryClone for SharedTcp {
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(self.clone())
+    }
+}
 
 /// A stream that can be duplicated into a reading and a writing handle, which
 /// [`WebSocket::split`](crate::WebSocket::split) needs.
