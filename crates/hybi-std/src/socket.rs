@@ -1,6 +1,6 @@
 //! [`WebSocket`]: one open connection over a blocking stream.
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, Read};
 use std::time::{Duration, Instant as StdInstant};
 
 use hybi::{CloseCode, Connection, Event, MessageKind, State};
@@ -278,14 +278,7 @@ impl<S: Stream> WebSocket<S> {
         while self.conn.has_output() {
             let mut slices: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
             let count = self.conn.pending_output_vectored(&mut slices);
-            let written = if count == 1 {
-                // One piece (small frames are encoded whole): a plain write, which
-                // costs the kernel less than a one-element writev.
-                self.stream.write(slices[0])
-            } else {
-                let io_slices: [IoSlice<'_>; WRITE_SLICES] = slices.map(IoSlice::new);
-                self.stream.write_vectored(&io_slices[..count])
-            };
+            let written = crate::stream::write_pieces(&mut self.stream, &slices[..count]);
             match written {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {

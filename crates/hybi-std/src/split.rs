@@ -5,7 +5,7 @@
 //! bytes, to queue a send, and to write. Writes from both halves (a message from the
 //! writer, a pong from the reader) therefore never interleave mid-frame.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -41,14 +41,7 @@ impl<S: Stream> Shared<S> {
         while self.conn.has_output() {
             let mut slices: [&[u8]; 8] = [&[]; 8];
             let count = self.conn.pending_output_vectored(&mut slices);
-            let written = if count == 1 {
-                // One piece (small frames are encoded whole): a plain write, which
-                // costs the kernel less than a one-element writev.
-                self.writer.write(slices[0])
-            } else {
-                self.writer
-                    .write_vectored(&slices.map(IoSlice::new)[..count])
-            };
+            let written = crate::stream::write_pieces(&mut self.writer, &slices[..count]);
             let err = match written {
                 Ok(0) => io::ErrorKind::WriteZero.into(),
                 Ok(n) => {

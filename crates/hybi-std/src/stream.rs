@@ -95,6 +95,23 @@ impl<S: Write> Write for Untimed<S> {
 
 impl<S: Read + Write> Stream for Untimed<S> {}
 
+/// Writes the engine's pending output (`pieces` from `pending_output_vectored`) in
+/// one call: a plain `write` for one piece (small frames are encoded whole), which
+/// costs the kernel less than a one-element `writev`.
+pub(crate) fn write_pieces(stream: &mut impl Write, pieces: &[&[u8]]) -> io::Result<usize> {
+    match pieces {
+        [one] => stream.write(one),
+        _ => {
+            let mut slices = [io::IoSlice::new(&[]); 16];
+            let count = pieces.len().min(slices.len());
+            for (slot, piece) in slices.iter_mut().zip(pieces) {
+                *slot = io::IoSlice::new(piece);
+            }
+            stream.write_vectored(&slices[..count])
+        }
+    }
+}
+
 /// A TCP stream shared by the reading and writing halves of a server connection:
 /// one file descriptor per connection, where `TcpStream::try_clone` would take two.
 #[derive(Debug, Clone)]
