@@ -56,7 +56,9 @@ pub fn check(data: &[u8]) {
             }
             let expected_len = match data[1] & 0x7F {
                 126 => u64::from(u16::from_be_bytes([data[2], data[3]])),
-                127 => u64::from_be_bytes(data[2..10].try_into().unwrap()),
+                127 => u64::from_be_bytes([
+                    data[2], data[3], data[4], data[5], data[6], data[7], data[8], data[9],
+                ]),
                 short => u64::from(short),
             };
             assert_eq!(h.payload_len, expected_len);

@@ -42,6 +42,28 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Serves `addr` on a `current_thread` tokio runtime (one core, like the other
+/// servers): every accepted connection (TCP_NODELAY on) goes to `serve` on a task of
+/// its own.
+pub fn serve_tokio<F, Fut>(name: &str, addr: SocketAddr, serve: F) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        eprintln!("{name} echo on {addr}");
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream));
+        }
+    })
+}
+
 /// A client's upgrade request with a fixed key (the servers do not care which key
 /// they get), and the `Sec-WebSocket-Accept` value that must come back.
 pub fn upgrade_request(host: &str, path: &str) -> (Vec<u8>, String) {
@@ -133,13 +155,17 @@ mod tests {
     #[test]
     fn the_request_is_accepted_by_hybi() {
         let (request, accept) = upgrade_request("127.0.0.1:1", "/echo");
-        let req = hybi::handshake::ServerHandshake::new()
-            .receive(&request)
-            .expect("valid")
-            .expect("complete");
-        let accepted = req.accept(None, &[]).expect("accept");
+        let Ok(Some(req)) = hybi::handshake::ServerHandshake::new().receive(&request) else {
+            panic!("a whole, valid request")
+        };
+        let Ok(accepted) = req.accept(None, &[]) else {
+            panic!("accepted")
+        };
         let response = accepted.response().to_bytes();
-        let head = &response[..head_len(&response).expect("head")];
+        let Some(len) = head_len(&response) else {
+            panic!("a whole head")
+        };
+        let head = &response[..len];
         assert_eq!(check_101(head, &accept), Ok(()));
     }
 }

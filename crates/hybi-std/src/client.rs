@@ -276,12 +276,16 @@ mod tests {
 
     #[test]
     fn urls() {
-        let t = parse_url("ws://example.com/chat?room=1").unwrap();
+        let Ok(t) = parse_url("ws://example.com/chat?room=1") else {
+            panic!("a ws URL")
+        };
         assert_eq!(
             (t.host.as_str(), t.port, t.secure, t.path.as_str()),
             ("example.com", 80, false, "/chat?room=1")
         );
-        let t = parse_url("wss://[::1]:9443").unwrap();
+        let Ok(t) = parse_url("wss://[::1]:9443") else {
+            panic!("a wss URL")
+        };
         assert_eq!(
             (t.host.as_str(), t.port, t.secure, t.path.as_str()),
             ("::1", 9443, true, "/")

@@ -505,23 +505,22 @@ mod tests {
 
     #[test]
     fn host_header_omits_default_ports_and_brackets_ipv6() {
-        assert_eq!(host("example.com", None, false).unwrap(), "example.com");
-        assert_eq!(host("example.com", Some(80), false).unwrap(), "example.com");
-        assert_eq!(
-            host("example.com", Some(443), false).unwrap(),
-            "example.com:443"
-        );
-        assert_eq!(host("example.com", Some(443), true).unwrap(), "example.com");
-        assert_eq!(
-            host("example.com", Some(80), true).unwrap(),
-            "example.com:80"
-        );
-        assert_eq!(
-            host("10.0.0.1", Some(9001), false).unwrap(),
-            "10.0.0.1:9001"
-        );
-        assert_eq!(host("::1", Some(9001), false).unwrap(), "[::1]:9001");
-        assert_eq!(host("[::1]", None, true).unwrap(), "[::1]");
+        for (h, port, secure, want) in [
+            ("example.com", None, false, "example.com"),
+            ("example.com", Some(80), false, "example.com"),
+            ("example.com", Some(443), false, "example.com:443"),
+            ("example.com", Some(443), true, "example.com"),
+            ("example.com", Some(80), true, "example.com:80"),
+            ("10.0.0.1", Some(9001), false, "10.0.0.1:9001"),
+            ("::1", Some(9001), false, "[::1]:9001"),
+            ("[::1]", None, true, "[::1]"),
+        ] {
+            assert_eq!(
+                host(h, port, secure),
+                Ok(want.into()),
+                "{h} {port:?} {secure}"
+            );
+        }
     }
 
     #[test]

@@ -258,7 +258,9 @@ mod tests {
                 "content-length".into()
             )))
         );
-        let r = Response::reject(599, &[("Retry-After", "5")], b"").unwrap();
+        let Ok(r) = Response::reject(599, &[("Retry-After", "5")], b"") else {
+            panic!("a valid rejection")
+        };
         assert_eq!(
             r.to_bytes(),
             b"HTTP/1.1 599 Server Error\r\nConnection: close\r\nRetry-After: 5\r\n\
