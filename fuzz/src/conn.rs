@@ -16,8 +16,8 @@
 //!
 //! Each control byte `c` is one step: an action chosen by `c >> 5`, then a chunk of
 //! `CHUNKS[c & 31]` wire bytes fed in, then every event polled and all output drained.
-//! Actions: 0-1 none; 2 hand the receive and output buffers back (`take_read_buffer`,
-//! `take_output_buffer`), fill them with garbage as a pool might, and give them again
+//! Actions: 0-1 none; 2 hand the message, receive and output buffers back
+//! (`take_message_buffer`, `take_read_buffer`, `take_output_buffer`), fill them with garbage as a pool might, and give them again
 //! (`give_*_buffer`); 3 toggle echo mode (events are polled with
 //! `poll_event_with_outbox` and every message, fragment and pong payload is sent back
 //! through the `Outbox` while the event still borrows the input); 4 `send_text` (or a
@@ -339,6 +339,13 @@ impl Harness {
             }
             7 => self.tick(arg as u64 * 250),
             2 => {
+                if let Some(mut buf) = self.conn.take_message_buffer() {
+                    buf.fill(0x3C);
+                    assert!(
+                        self.conn.give_message_buffer(buf).is_none(),
+                        "message buffer refused"
+                    );
+                }
                 if let Some(mut buf) = self.conn.take_read_buffer() {
                     assert_eq!(
                         self.conn.buffered_input(),

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hybi::Config;
 use hybi_mio::{CloseCode, Context, Fragment, Handler, Server};
 
 use crate::ServeArgs;
@@ -89,7 +88,7 @@ impl<H: Handler> Handler for Logged<H> {
 pub(crate) fn run(args: &ServeArgs) -> Exit {
     let chat = room::Chat::default();
     let mut builder = Server::builder()
-        .config(Config::default().with_max_message_size(16 << 20))
+        .config(hybi_mio::default_config().with_max_message_size(16 << 20))
         .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
         .route("/echo", |req| Logged::new(req.path(), Echo))
         .route("/chat", move |req| Logged::new(req.path(), chat.member()))

@@ -66,7 +66,7 @@ impl ClientOptions {
             url: url.to_owned(),
             protocols: Vec::new(),
             headers: Vec::new(),
-            config: Config::default(),
+            config: crate::default_config(),
             handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -83,7 +83,9 @@ impl ClientOptions {
         self
     }
 
-    /// The engine's settings for the connection.
+    /// The engine's settings for the connection (default:
+    /// [`default_config`](crate::default_config); start from it to keep its pooled
+    /// 256 KiB receive buffer).
     pub fn config(mut self, config: Config) -> ClientOptions {
         self.config = config;
         self

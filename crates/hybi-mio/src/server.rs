@@ -70,7 +70,7 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// Defaults: one worker per available core, no routes (every path gets 404),
-    /// engine [`Config::default`], 10 s handshake timeout, 1 MiB high-water mark with
+    /// engine settings [`default_config`](crate::default_config), 10 s handshake timeout, 1 MiB high-water mark with
     /// [`SlowPeer::Pause`], 100,000 connections.
     pub fn new() -> ServerBuilder {
         ServerBuilder {
@@ -79,7 +79,7 @@ impl ServerBuilder {
                 pages: HashMap::new(),
                 fallback: None,
                 should_upgrade: None,
-                config: Config::default(),
+                config: crate::default_config(),
                 limits: Limits::default(),
                 handshake_timeout: Duration::from_secs(10),
                 high_water: 1 << 20,
@@ -149,7 +149,8 @@ impl ServerBuilder {
     }
 
     /// The engine's settings for every connection: size limits, keepalive, idle and
-    /// close timeouts, delivery mode.
+    /// close timeouts, delivery mode. Start from [`default_config`](crate::default_config)
+    /// to keep hybi-mio's larger (pooled) receive buffer.
     pub fn config(mut self, config: Config) -> ServerBuilder {
         self.app.config = config;
         self

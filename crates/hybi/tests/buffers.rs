@@ -162,3 +162,66 @@ fn messages_of_a_megabyte_reuse_the_message_buffer() {
         assert_eq!(events.len(), 1);
     }
 }
+
+#[test]
+fn the_message_buffer_comes_back_only_between_messages_and_can_be_reused() {
+    let payload: Vec<u8> = (0..200_000).map(|i| (i % 253) as u8).collect();
+    let wire = client_frame(true, OpCode::Binary, &payload);
+    let mut s = server();
+    assert!(s.take_message_buffer().is_none(), "nothing allocated yet");
+
+    // Half of a large frame: the message buffer holds it and stays.
+    let (events, _) = feed_via_read_buf(&mut s, &wire[..100_000], usize::MAX);
+    assert!(events.is_empty());
+    assert!(
+        s.take_message_buffer().is_none(),
+        "a message is being assembled"
+    );
+    let (events, _) = feed_via_read_buf(&mut s, &wire[100_000..], usize::MAX);
+    assert_eq!(events, vec![Ev::Binary(payload.clone())]);
+    let mut buf = s.take_message_buffer().expect("between messages");
+    assert!(buf.len() >= payload.len());
+    assert!(s.take_message_buffer().is_none(), "given away");
+
+    // Another connection uses it, whatever it held, without allocating a new one.
+    buf.fill(0xEE);
+    let ptr = buf.as_ptr();
+    let mut other = server();
+    assert!(other.give_message_buffer(buf).is_none());
+    let (events, largest) = feed_via_read_buf(&mut other, &wire, usize::MAX);
+    assert_eq!(events, vec![Ev::Binary(payload.clone())]);
+    assert!(
+        largest >= payload.len() - (64 << 10),
+        "read straight into it"
+    );
+    let back = other.take_message_buffer().expect("between messages");
+    assert_eq!(
+        back.as_ptr(),
+        ptr,
+        "the pooled buffer was used, not a new one"
+    );
+
+    // A connection that has one refuses a second; so does one whose limit is smaller.
+    assert!(other.give_message_buffer(back).is_none());
+    assert!(other.give_message_buffer(vec![0; 10]).is_some());
+    let mut small = Connection::server(Config::default().with_max_message_size(1000));
+    assert!(small.give_message_buffer(vec![0; 4096]).is_some());
+    let mut huge = server();
+    assert!(huge.give_message_buffer(vec![0; 3 << 20]).is_some());
+}
+
+#[test]
+fn a_fragmented_message_keeps_its_buffer_until_the_last_fragment() {
+    let mut s = server();
+    let first = client_frame(false, OpCode::Text, &[b'a'; 5000]);
+    assert!(feed(&mut s, &first).is_empty());
+    assert!(
+        s.take_message_buffer().is_none(),
+        "fragments are held in it"
+    );
+    let last = client_frame(true, OpCode::Continuation, &[b'b'; 10]);
+    let mut want = "a".repeat(5000);
+    want.push_str(&"b".repeat(10));
+    assert_eq!(feed(&mut s, &last), vec![Ev::Text(want)]);
+    assert!(s.take_message_buffer().is_some());
+}

@@ -243,8 +243,9 @@ impl Connection {
 
     /// Hands back the receive buffer when it holds no unprocessed bytes, so an adapter
     /// with many idle connections can pool buffers instead of keeping one per
-    /// connection. The assembly buffer of fragmented messages is released too unless a
-    /// message is being assembled. The next [`read_buf`](Self::read_buf) allocates
+    /// connection. The assembly buffer of fragmented and large messages is released too
+    /// unless a message is being assembled (take it first with
+    /// [`take_message_buffer`](Self::take_message_buffer) to pool it). The next [`read_buf`](Self::read_buf) allocates
     /// again, unless a buffer is given with [`give_read_buffer`](Self::give_read_buffer).
     pub fn take_read_buffer(&mut self) -> Option<Vec<u8>> {
         let input = &mut self.input;
@@ -275,6 +276,44 @@ impl Connection {
         self.input.pos = 0;
         self.input.end = 0;
         None
+    }
+
+    /// Hands back the buffer that large and fragmented messages are assembled in, when
+    /// no message is being assembled in it, so an adapter can pool it with the receive
+    /// buffer: a connection that receives large messages now and then then reuses a
+    /// warm buffer instead of allocating (and zeroing) a new one each time. Returns
+    /// `None` if there is none or it is in use.
+    pub fn take_message_buffer(&mut self) -> Option<Vec<u8>> {
+        let input = &mut self.input;
+        let assembling =
+            self.core.rx_message.is_some() && self.core.config.delivery == Delivery::Message;
+        if input.msg.is_empty() || assembling || input.direct != 0 || input.direct_armed {
+            return None;
+        }
+        input.msg_len = 0;
+        Some(core::mem::take(&mut input.msg))
+    }
+
+    /// Gives the connection a message assembly buffer (from a pool) if it has none;
+    /// returns it if the connection has its own, or if it is larger than the connection
+    /// keeps between messages (four receive buffers, at least 2 MiB) or than
+    /// [`Config::max_message_size`](crate::Config::max_message_size). Its contents do
+    /// not matter.
+    pub fn give_message_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        let keep = self
+            .message_buffer_keep()
+            .min(self.core.config.max_message_size);
+        if !self.input.msg.is_empty() || buf.len() > keep {
+            return Some(buf);
+        }
+        self.input.msg = buf;
+        self.input.msg_len = 0;
+        None
+    }
+
+    /// The largest assembly buffer kept from one message to the next.
+    fn message_buffer_keep(&self) -> usize {
+        (4 * self.read_capacity()).max(KEEP_MESSAGE_BUFFER)
     }
 
     /// Bytes received and not yet processed.
@@ -385,7 +424,7 @@ impl Connection {
                     && !header.opcode.is_control()
                     && !frame.in_place
                 {
-                    let keep = (4 * self.read_capacity()).max(KEEP_MESSAGE_BUFFER);
+                    let keep = self.message_buffer_keep();
                     Connection::reset_message_buffer(&mut self.input, keep);
                 }
                 self.core.rx_frame = Some(frame);
