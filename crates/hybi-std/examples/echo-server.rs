@@ -3,16 +3,19 @@
 //! Usage: `cargo run -p hybi-std --example echo-server [ADDR]` (default 127.0.0.1:9002).
 //! Serves `/` and `/echo`.
 
-use hybi_std::{Handler, Peer, Server};
+use hybi_std::{Handler, Message, Peer, Server};
 
 struct Echo;
 
 impl Handler for Echo {
-    fn on_text(&mut self, peer: &Peer, text: &str) {
-        let _ = peer.send_text(text);
-    }
-    fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
-        let _ = peer.send_binary(data);
+    // Owned messages go back without a copy (borrowed ones would be copied into
+    // the output queue).
+    fn on_message(&mut self, peer: &Peer, message: Message) {
+        let _ = match message {
+            Message::Text(text) => peer.send_text_owned(text),
+            Message::Binary(data) => peer.send_binary_owned(data),
+            _ => Ok(()),
+        };
     }
 }
 

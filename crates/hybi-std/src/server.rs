@@ -59,6 +59,17 @@ impl Peer {
         self.writer.send_binary(data)
     }
 
+    /// Sends a text message the caller owns: from 4 KiB on, it is written from where it
+    /// is instead of being copied into the output queue (see [`Handler::on_message`]).
+    pub fn send_text_owned(&self, text: String) -> Result<()> {
+        self.writer.send_text_owned(text)
+    }
+
+    /// Sends a binary message the caller owns, without a copy from 4 KiB on.
+    pub fn send_binary_owned(&self, data: Vec<u8>) -> Result<()> {
+        self.writer.send_binary_owned(data)
+    }
+
     /// Sends one fragment of a message (stream a reply in pieces).
     pub fn send_fragment(&self, kind: hybi::MessageKind, data: &[u8], fin: bool) -> Result<()> {
         self.writer.send_fragment(kind, data, fin)
@@ -97,6 +108,26 @@ pub trait Handler: Send + 'static {
     /// The connection is open.
     fn on_open(&mut self, peer: &Peer) {
         let _ = peer;
+    }
+    /// Every message, fragment, ping and pong, owned (the peer's close goes to
+    /// [`on_close`](Self::on_close)). By default it calls the callback below that
+    /// matches, lending the payload. Override it to keep or forward payloads without
+    /// copying them: an echo that passes the message to
+    /// [`Peer::send_binary_owned`] saves a copy of every large message.
+    fn on_message(&mut self, peer: &Peer, message: Message) {
+        match message {
+            Message::Text(t) => self.on_text(peer, &t),
+            Message::Binary(b) => self.on_binary(peer, &b),
+            Message::Fragment {
+                kind,
+                data,
+                first,
+                fin,
+            } => self.on_fragment(peer, kind, &data, first, fin),
+            Message::Ping(p) => self.on_ping(peer, &p),
+            Message::Pong(p) => self.on_pong(peer, &p),
+            Message::Close(_) => {}
+        }
     }
     /// A text message arrived.
     fn on_text(&mut self, peer: &Peer, text: &str) {
@@ -452,17 +483,8 @@ fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
     handler.on_open(&peer);
     let (code, reason) = loop {
         match reader.read() {
-            Ok(Message::Text(t)) => handler.on_text(&peer, &t),
-            Ok(Message::Binary(b)) => handler.on_binary(&peer, &b),
-            Ok(Message::Fragment {
-                kind,
-                data,
-                first,
-                fin,
-            }) => handler.on_fragment(&peer, kind, &data, first, fin),
-            Ok(Message::Ping(p)) => handler.on_ping(&peer, &p),
-            Ok(Message::Pong(p)) => handler.on_pong(&peer, &p),
             Ok(Message::Close(info)) => break (info.code, info.reason),
+            Ok(message) => handler.on_message(&peer, message),
             Err(Error::Protocol(e)) => break (e.close_code(), e.to_string()),
             Err(Error::ConnectionClosed) => {
                 let info = peer.writer.peer_close();

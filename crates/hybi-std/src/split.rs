@@ -243,6 +243,17 @@ impl<S: Stream> Writer<S> {
         self.with(|c| c.send_binary(data))
     }
 
+    /// Sends a text message the caller owns: from 4 KiB on it is written from where
+    /// it is, not copied into the output queue.
+    pub fn send_text_owned(&self, text: String) -> Result<()> {
+        self.with(|c| c.send_text_owned(text))
+    }
+
+    /// Sends a binary message the caller owns, without a copy from 4 KiB on.
+    pub fn send_binary_owned(&self, data: Vec<u8>) -> Result<()> {
+        self.with(|c| c.send_binary_owned(data))
+    }
+
     /// Sends one fragment of a message.
     pub fn send_fragment(&self, kind: MessageKind, data: &[u8], fin: bool) -> Result<()> {
         self.with(|c| c.send_fragment(kind, data, fin))

@@ -24,6 +24,19 @@ impl Handler for Echo {
     }
 }
 
+/// Echoes through `on_message`, moving each payload into `send_*_owned`.
+struct OwnedEcho;
+impl Handler for OwnedEcho {
+    fn on_message(&mut self, peer: &Peer, message: Message) {
+        let _ = match message {
+            Message::Text(t) => peer.send_text_owned(t),
+            Message::Binary(b) => peer.send_binary_owned(b),
+            Message::Ping(p) => peer.send_text(&format!("ping {}", p.len())),
+            _ => Ok(()),
+        };
+    }
+}
+
 /// Closes with 4002 "server bye" on the first message.
 struct Closer;
 impl Handler for Closer {
@@ -107,6 +120,34 @@ fn text_and_binary_of_every_size_class_echo_intact() {
     }
     let info = ws.close_and_wait(CloseCode::NORMAL, "done").unwrap();
     assert_eq!(info.code, CloseCode::NORMAL);
+}
+
+#[test]
+fn an_owned_echo_returns_every_size_class_and_sees_control_frames() {
+    let server = start(Server::builder().route("/owned", |_| OwnedEcho));
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/owned")).unwrap();
+    for (i, len) in [0usize, 1, 4095, 4096, 65536, 3 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pseudo_random(len, i as u32 + 20);
+        ws.send_binary(&data).unwrap();
+        match ws.read().unwrap() {
+            Message::Binary(b) => assert!(b == data, "binary of {len} bytes differs"),
+            other => panic!("{other:?}"),
+        }
+        let text = "κόσμε".repeat(len / 10);
+        ws.send_text(&text).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(text));
+    }
+    // Control frames reach on_message too (the pong is the engine's).
+    ws.ping(b"abc").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(ws.read().unwrap());
+    }
+    assert!(got.contains(&Message::Pong(b"abc".to_vec())), "{got:?}");
+    assert!(got.contains(&Message::Text("ping 3".into())), "{got:?}");
 }
 
 #[test]
