@@ -7,47 +7,62 @@ use hybi::Connection;
 
 /// Free buffers kept per kind; more are freed.
 const KEEP: usize = 256;
-/// Free message buffers kept, in bytes (each is at most 2 MiB, what the engine keeps
-/// between two messages).
-const KEEP_MESSAGE_BYTES: usize = 16 << 20;
+/// Free bytes kept per kind (receive buffers are 256 KiB by default, message buffers
+/// at most 2 MiB): what a burst leaves behind is bounded.
+const KEEP_BYTES: usize = 16 << 20;
+
+/// Free buffers of one kind.
+#[derive(Default)]
+struct Shelf {
+    bufs: Vec<Vec<u8>>,
+    /// Their total capacity.
+    bytes: usize,
+}
+
+impl Shelf {
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let buf = self.bufs.pop()?;
+        self.bytes -= buf.capacity();
+        Some(buf)
+    }
+
+    /// Keeps `buf` if the shelf has room; frees it otherwise.
+    fn keep(&mut self, buf: Vec<u8>) {
+        if self.bufs.len() < KEEP && self.bytes + buf.capacity() <= KEEP_BYTES {
+            self.bytes += buf.capacity();
+            self.bufs.push(buf);
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Pool {
-    read: Vec<Vec<u8>>,
+    read: Shelf,
     /// Assembly buffers of large and fragmented messages.
-    message: Vec<Vec<u8>>,
-    message_bytes: usize,
-    write: Vec<Vec<u8>>,
+    message: Shelf,
+    write: Shelf,
 }
 
 impl Pool {
     /// Lends `conn` a receive buffer and a message buffer if it has none.
     pub(crate) fn lend_read(&mut self, conn: &mut Connection) {
-        if let Some(buf) = self.read.pop() {
+        if let Some(buf) = self.read.take() {
             if let Some(unused) = conn.give_read_buffer(buf) {
-                self.read.push(unused);
+                self.read.keep(unused);
             }
         }
-        if let Some(buf) = self.message.pop() {
-            self.message_bytes -= buf.len();
+        if let Some(buf) = self.message.take() {
             if let Some(unused) = conn.give_message_buffer(buf) {
-                self.keep_message(unused);
+                self.message.keep(unused);
             }
-        }
-    }
-
-    fn keep_message(&mut self, buf: Vec<u8>) {
-        if self.message.len() < KEEP && self.message_bytes + buf.len() <= KEEP_MESSAGE_BYTES {
-            self.message_bytes += buf.len();
-            self.message.push(buf);
         }
     }
 
     /// Lends `conn` an output buffer if it has none.
     pub(crate) fn lend_write(&mut self, conn: &mut Connection) {
-        if let Some(buf) = self.write.pop() {
+        if let Some(buf) = self.write.take() {
             if let Some(unused) = conn.give_output_buffer(buf) {
-                self.write.push(unused);
+                self.write.keep(unused);
             }
         }
     }
@@ -55,17 +70,13 @@ impl Pool {
     /// Takes back whatever buffers `conn` no longer needs.
     pub(crate) fn reclaim(&mut self, conn: &mut Connection) {
         if let Some(buf) = conn.take_message_buffer() {
-            self.keep_message(buf);
+            self.message.keep(buf);
         }
         if let Some(buf) = conn.take_read_buffer() {
-            if self.read.len() < KEEP {
-                self.read.push(buf);
-            }
+            self.read.keep(buf);
         }
         if let Some(buf) = conn.take_output_buffer() {
-            if self.write.len() < KEEP {
-                self.write.push(buf);
-            }
+            self.write.keep(buf);
         }
     }
 }
@@ -116,16 +127,24 @@ mod tests {
         let mut b = Connection::server(config.clone());
 
         assert_eq!(receive(&mut pool, &mut a, &big), vec![1 << 20]);
-        assert_eq!(pool.read.len(), 1, "a gave its receive buffer back");
-        assert_eq!(pool.message.len(), 1, "and its message buffer");
-        let (read_ptr, msg_ptr) = (pool.read[0].as_ptr(), pool.message[0].as_ptr());
+        assert_eq!(pool.read.bufs.len(), 1, "a gave its receive buffer back");
+        assert_eq!(pool.message.bufs.len(), 1, "and its message buffer");
+        let (read_ptr, msg_ptr) = (pool.read.bufs[0].as_ptr(), pool.message.bufs[0].as_ptr());
 
         assert_eq!(receive(&mut pool, &mut b, &big), vec![1 << 20]);
-        assert_eq!(pool.read.len(), 1);
-        assert_eq!(pool.message.len(), 1);
-        assert_eq!(pool.read[0].as_ptr(), read_ptr, "b used a's receive buffer");
-        assert_eq!(pool.message[0].as_ptr(), msg_ptr, "and its message buffer");
-        assert_eq!(pool.message_bytes, pool.message[0].len());
+        assert_eq!(pool.read.bufs.len(), 1);
+        assert_eq!(pool.message.bufs.len(), 1);
+        assert_eq!(
+            pool.read.bufs[0].as_ptr(),
+            read_ptr,
+            "b used a's receive buffer"
+        );
+        assert_eq!(
+            pool.message.bufs[0].as_ptr(),
+            msg_ptr,
+            "and its message buffer"
+        );
+        assert_eq!(pool.message.bytes, pool.message.bufs[0].capacity());
     }
 
     #[test]
@@ -134,18 +153,28 @@ mod tests {
         let big = client_frame(&vec![7u8; 1 << 20]);
         let mut a = Connection::server(crate::default_config());
         assert!(receive(&mut pool, &mut a, &big[..600_000]).is_empty());
-        assert!(pool.message.is_empty(), "the message is half assembled");
+        assert!(
+            pool.message.bufs.is_empty(),
+            "the message is half assembled"
+        );
         assert_eq!(receive(&mut pool, &mut a, &big[600_000..]), vec![1 << 20]);
-        assert_eq!(pool.message.len(), 1);
+        assert_eq!(pool.message.bufs.len(), 1);
     }
 
     #[test]
-    fn the_pool_keeps_a_bounded_number_of_message_bytes() {
-        let mut pool = Pool::default();
+    fn a_shelf_keeps_a_bounded_number_of_bytes_and_buffers() {
+        let mut shelf = Shelf::default();
         for _ in 0..20 {
-            pool.keep_message(vec![0; 2 << 20]);
+            shelf.keep(vec![0; 2 << 20]);
         }
-        assert_eq!(pool.message.len(), KEEP_MESSAGE_BYTES / (2 << 20));
-        assert_eq!(pool.message_bytes, KEEP_MESSAGE_BYTES);
+        assert_eq!(shelf.bufs.len(), KEEP_BYTES / (2 << 20));
+        assert_eq!(shelf.bytes, KEEP_BYTES);
+        let mut shelf = Shelf::default();
+        for _ in 0..KEEP + 10 {
+            shelf.keep(vec![0; 16]);
+        }
+        assert_eq!(shelf.bufs.len(), KEEP);
+        assert!(shelf.take().is_some());
+        assert_eq!(shelf.bytes, (KEEP - 1) * 16);
     }
 }
