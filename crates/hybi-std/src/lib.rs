@@ -65,6 +65,7 @@ mod server;
 mod socket;
 mod split;
 mod stream;
+mod workers;
 
 pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};

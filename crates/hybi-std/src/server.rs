@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::split::Writer;
 use crate::stream::SharedTcp;
+use crate::workers::Idle;
 use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
@@ -258,6 +259,7 @@ impl ServerBuilder {
                 peers: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
+                idle: Idle::new(KEEP_IDLE_THREADS, IDLE_THREAD_LINGER),
             }),
         })
     }
@@ -271,7 +273,14 @@ struct Inner {
     peers: Mutex<HashMap<u64, Peer>>,
     next_id: AtomicU64,
     stopping: AtomicBool,
+    /// Connection threads waiting for their next connection.
+    idle: Idle<(TcpStream, SocketAddr)>,
 }
+
+/// At most this many threads wait for a new connection after theirs ended.
+const KEEP_IDLE_THREADS: usize = 64;
+/// How long a thread waits for a new connection before it exits.
+const IDLE_THREAD_LINGER: Duration = Duration::from_secs(10);
 
 /// A thread-per-connection WebSocket server.
 ///
@@ -309,7 +318,9 @@ impl Server {
     }
 
     /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error), each
-    /// on its own thread.
+    /// on its own thread. A thread whose connection ended waits up to 10 s for the
+    /// next one (64 threads at most wait), so a stream of short connections does not
+    /// start a thread for each.
     pub fn run(self) -> io::Result<()> {
         loop {
             let accepted = self.listener.accept();
@@ -325,10 +336,13 @@ impl Server {
                 }
                 Err(e) => return Err(e),
             };
+            let Some((stream, addr)) = self.inner.idle.hand_over((stream, addr)) else {
+                continue; // a thread that served an earlier connection took it
+            };
             let inner = Arc::clone(&self.inner);
             let spawned = thread::Builder::new()
                 .name("hybi-conn".into())
-                .spawn(move || serve(inner, stream, addr));
+                .spawn(move || connection_thread(&inner, stream, addr));
             if let Err(e) = spawned {
                 // Out of threads (or memory for a stack): this connection is dropped,
                 // the server goes on with the ones it has.
@@ -418,6 +432,7 @@ impl ServerHandle {
 
     fn stop(&mut self) {
         self.inner.stopping.store(true, Ordering::Release);
+        self.inner.idle.close();
         // Wake the accept loop.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
         if let Some(t) = self.thread.take() {
@@ -441,8 +456,20 @@ fn lock_peers(inner: &Inner) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
     inner.peers.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One connection's thread: handshake, routing, then the read loop.
-fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
+/// A connection thread: serves its first connection, then those handed to it while
+/// it waits.
+fn connection_thread(inner: &Inner, mut stream: TcpStream, mut addr: SocketAddr) {
+    loop {
+        serve(inner, stream, addr);
+        match inner.idle.wait() {
+            Some(next) => (stream, addr) = next,
+            None => return,
+        }
+    }
+}
+
+/// One connection: handshake, routing, then the read loop.
+fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     if inner.stopping.load(Ordering::Acquire) {
         return;
     }
@@ -479,7 +506,7 @@ fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
     };
     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
     let peer = Peer { id, addr, writer };
-    lock_peers(&inner).insert(id, peer.clone());
+    lock_peers(inner).insert(id, peer.clone());
     handler.on_open(&peer);
     let (code, reason) = loop {
         match reader.read() {
@@ -493,7 +520,7 @@ fn serve(inner: Arc<Inner>, stream: TcpStream, addr: SocketAddr) {
             Err(e) => break (CloseCode::ABNORMAL, e.to_string()),
         }
     };
-    lock_peers(&inner).remove(&id);
+    lock_peers(inner).remove(&id);
     handler.on_close(&peer, code, &reason);
     // Let the closing handshake finish (the server closes TCP first).
     let _ = reader.read();

@@ -19,7 +19,8 @@ use crate::stream::Stream;
 /// The reader's first buffer: enough for the small messages most connections carry,
 /// and cheap for a connection that lives a moment.
 const FIRST_READ_CHUNK: usize = 4 << 10;
-/// What the reader's buffer grows to once a read fills it (large messages).
+/// What the reader's buffer grows to once a read fills it, on a stream that cannot
+/// wait for bytes without reading them (see [`Reader::fill`]).
 const READ_CHUNK: usize = 64 << 10;
 
 struct Shared<S> {
@@ -80,6 +81,10 @@ pub struct Reader<S> {
     shared: Arc<Mutex<Shared<S>>>,
     stream: S,
     buf: Vec<u8>,
+    /// Reading straight into the engine (see [`Reader::fill`]).
+    bulk: bool,
+    /// The stream can wait for bytes without reading them ([`Stream::wait_readable`]).
+    can_wait: bool,
     read_timeout: Option<Duration>,
     /// The read timeout last set on the stream, to avoid a syscall per read.
     stream_timeout: clock::ReadTimeout,
@@ -117,6 +122,8 @@ pub(crate) fn split<S: Stream>(
             shared: Arc::clone(&shared),
             stream: reader,
             buf: vec![0; FIRST_READ_CHUNK],
+            bulk: false,
+            can_wait: true,
             read_timeout,
             stream_timeout,
         },
@@ -186,15 +193,9 @@ impl<S: Stream> Reader<S> {
             if let Some(timeout) = self.stream_timeout.change(timeout) {
                 self.stream.set_read_timeout(timeout)?;
             }
-            match self.stream.read(&mut self.buf) {
+            match self.fill() {
                 Ok(0) => lock(&self.shared).conn.receive_eof(),
-                Ok(n) => {
-                    lock(&self.shared).conn.receive(&self.buf[..n]);
-                    if n == self.buf.len() && n < READ_CHUNK {
-                        // More is coming than fits: read in larger pieces from now on.
-                        self.buf.resize(READ_CHUNK, 0);
-                    }
-                }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -212,6 +213,49 @@ impl<S: Stream> Reader<S> {
                 }
             }
         }
+    }
+
+    /// One read from the stream into the engine; `Ok(0)` at the end of the stream.
+    ///
+    /// Small reads go through the reader's own buffer, read without the lock (a writer
+    /// is never kept waiting on a blocking read) and then copied into the engine. Once
+    /// a read fills that buffer, more is arriving than it holds: while it does, the reader
+    /// waits for bytes without the lock ([`Stream::wait_readable`]), then takes it and
+    /// reads straight into the engine's buffer, which for a frame too large for it is
+    /// the message being assembled. That read returns at once, and saves a copy of
+    /// every byte (two for large frames).
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.bulk {
+            if self.stream.wait_readable()? {
+                let mut shared = lock(&self.shared);
+                let buf = shared.conn.read_buf();
+                let offered = buf.len();
+                if offered > 0 {
+                    let n = self.stream.read(buf)?;
+                    shared.conn.commit(n);
+                    if n < FIRST_READ_CHUNK && n < offered {
+                        self.bulk = false;
+                    }
+                    return Ok(n);
+                }
+            } else {
+                self.can_wait = false;
+            }
+            self.bulk = false;
+        }
+        let n = self.stream.read(&mut self.buf)?;
+        if n > 0 {
+            lock(&self.shared).conn.receive(&self.buf[..n]);
+        }
+        if n == self.buf.len() {
+            // More is coming than fits.
+            if self.can_wait {
+                self.bulk = true;
+            } else if n < READ_CHUNK {
+                self.buf.resize(READ_CHUNK, 0);
+            }
+        }
+        Ok(n)
     }
 
     /// A writer for the same connection.

@@ -32,6 +32,17 @@ pub trait Stream: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown()
     }
+
+    /// Waits until a read would not block (bytes, the end of the stream or an error
+    /// are waiting), within the read timeout, without taking anything from the
+    /// stream. Returns `Ok(false)` if the stream cannot tell, the default.
+    ///
+    /// A split [`Reader`](crate::Reader) uses it while large messages arrive: it
+    /// waits without holding the connection's lock, then reads straight into the
+    /// engine's buffers (no copy through a buffer of its own).
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 impl Stream for TcpStream {
@@ -43,6 +54,9 @@ impl Stream for TcpStream {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Write)
+    }
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        TcpStream::peek(self, &mut [0]).map(|_| true)
     }
 }
 
@@ -68,6 +82,9 @@ impl<S: Stream + ?Sized> Stream for Box<S> {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
+    }
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        (**self).wait_readable()
     }
 }
 
@@ -150,6 +167,9 @@ impl Stream for SharedTcp {
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.0.shutdown(Shutdown::Write)
+    }
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        self.0.peek(&mut [0]).map(|_| true)
     }
 }
 

@@ -546,6 +546,93 @@ fn a_split_socket_reads_and_writes_from_two_threads() {
     assert!(matches!(reader.read().unwrap(), Message::Close(_)));
 }
 
+#[test]
+fn a_split_socket_carries_large_and_small_messages_interleaved_and_times_out_after() {
+    // Large messages switch the reader to reading straight into the engine (after
+    // waiting for bytes without the lock); small ones switch it back. Every byte
+    // must arrive in order either way, with the writer sending concurrently.
+    let server = echo_server();
+    let (ws, _) = hybi_std::connect(&url(server.local_addr(), "/echo")).unwrap();
+    let (mut reader, writer) = ws.split().unwrap();
+    let sizes = [
+        70_000,
+        10,
+        3000,
+        1 << 20,
+        5,
+        65_536,
+        65_522,
+        4096,
+        0,
+        200_000,
+        1,
+        131_072,
+    ];
+    let messages: Vec<Vec<u8>> = (0..60)
+        .map(|i| pseudo_random(sizes[i % sizes.len()], i as u32 + 40))
+        .collect();
+    let to_send = messages.clone();
+    let sender = std::thread::spawn(move || {
+        for m in &to_send {
+            writer.send_binary(m).unwrap();
+        }
+        writer
+    });
+    for (i, m) in messages.iter().enumerate() {
+        match reader.read().unwrap() {
+            Message::Binary(b) => assert!(b == *m, "message {i} ({} bytes) differs", m.len()),
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+    let writer = sender.join().unwrap();
+    // Nothing more is coming: the read timeout holds in the bulk path too, and the
+    // connection is usable afterwards.
+    reader.set_read_timeout(Some(Duration::from_millis(100)));
+    assert!(matches!(reader.read(), Err(hybi_std::Error::Timeout)));
+    writer.send_binary(&messages[3]).unwrap();
+    assert_eq!(reader.read().unwrap(), Message::Binary(messages[3].clone()));
+    writer.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(reader.read().unwrap(), Message::Close(_)));
+}
+
+/// Tells which thread served the connection, and its peer id.
+struct WhichThread;
+impl Handler for WhichThread {
+    fn on_open(&mut self, peer: &Peer) {
+        let _ = peer.send_text(&format!("{:?} {}", std::thread::current().id(), peer.id()));
+    }
+    fn on_text(&mut self, peer: &Peer, text: &str) {
+        let _ = peer.send_text(text);
+    }
+}
+
+#[test]
+fn a_thread_whose_connection_ended_serves_the_next_one() {
+    let server = start(Server::builder().route("/t", |_| WhichThread));
+    let mut threads = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/t")).unwrap();
+        let Message::Text(hello) = ws.read().unwrap() else {
+            panic!("no greeting")
+        };
+        let (thread, id) = hello.rsplit_once(' ').unwrap();
+        threads.push(thread.to_owned());
+        ids.push(id.to_owned());
+        // The connection works in full on a thread that served another before.
+        ws.send_text(&format!("message {i}")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(format!("message {i}")));
+        ws.close_and_wait(CloseCode::NORMAL, "").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    threads.sort();
+    threads.dedup();
+    assert!(threads.len() < 5, "every connection started a thread");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "each connection has its own id");
+}
+
 /// A chat room: every text goes to every member.
 struct Member(Arc<Mutex<Vec<Peer>>>);
 impl Handler for Member {
