@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
@@ -206,15 +207,39 @@ def run_load(hybi, server, size, conns, inflight, secs):
     return result
 
 
+def process_cpu_seconds(pid):
+    """CPU time of a whole process, threads that ended included (utime + stime of
+    /proc/PID/stat, which the kernel scales to its exact runtime), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def run_handshakes(handshakes, server, secs):
+    """One `handshakes` run, plus the CPU time each side spent per handshake: when
+    the client's core is saturated, the rate is the client's, and the server's CPU
+    per handshake is what tells servers apart."""
     argv = ["taskset", "-c", "1", handshakes, server.addr, server.path, str(secs), "32"]
+    cpu0 = process_cpu_seconds(server.pid)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(argv, capture_output=True, timeout=secs + 60)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1 = process_cpu_seconds(server.pid)
     try:
         result = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         return {"handshakes_per_sec": 0.0, "error": proc.stderr.decode()[-300:]}
     if proc.returncode != 0:
         result["error"] = result.get("first_error") or f"exit {proc.returncode}"
+    done = result.get("completed", 0)
+    client = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+    if done:
+        result["server_cpu_us"] = (cpu1 - cpu0) * 1e6 / done
+        result["client_cpu_us"] = client * 1e6 / done
+    result["client_busy"] = client / secs
     return result
 
 
@@ -350,17 +375,32 @@ def write_markdown(data, table, path):
     lines += ["", "## Handshakes per second", "",
               "Open (TCP connect, upgrade, 101) and close (close frames both ways, the "
               "server's TCP close) as fast as possible, 32 connections at a time, from "
-              "one client thread on core 1. Median of the repetitions.", "",
-              "| server | handshakes/s | vs tungstenite | runs |", "|---|---|---|---|"]
+              "one client thread on core 1. Median of the repetitions. `server CPU` is "
+              "the server's CPU time per handshake (threads that ended included), "
+              "`client core` how busy the client kept its core: near 100%, the client "
+              "sets the rate, and the server's CPU per handshake is the comparison "
+              "that holds.", "",
+              "| server | handshakes/s | vs tungstenite | server CPU | tungstenite's CPU / this | client core | runs |",
+              "|---|---|---|---|---|---|---|"]
     hs = data.get("handshakes", {})
-    tung = median([r["handshakes_per_sec"] for r in hs.get("tungstenite", []) if "error" not in r])
+
+    def hs_medians(n):
+        ok = [r for r in hs.get(n, []) if "error" not in r]
+        return (median([r["handshakes_per_sec"] for r in ok]),
+                median([r.get("server_cpu_us", float("nan")) for r in ok]),
+                median([r.get("client_busy", float("nan")) for r in ok]), len(ok))
+
+    tung, tung_cpu, _, _ = hs_medians("tungstenite")
     for n in names:
         if n == "raw" or n not in hs:
             continue
-        ok = [r["handshakes_per_sec"] for r in hs[n] if "error" not in r]
-        v = median(ok)
-        lines.append(f"| {n} | {human(v)} | {v / tung:.2f}x | {len(ok)}/{len(hs[n])} |"
-                     if tung == tung and tung else f"| {n} | {human(v)} | - | {len(ok)} |")
+        v, cpu, busy, ok = hs_medians(n)
+        rate = f"{v / tung:.2f}x" if tung == tung and tung else "-"
+        eff = f"{tung_cpu / cpu:.2f}x" if cpu == cpu and cpu and tung_cpu == tung_cpu else "-"
+        cpu_s = f"{cpu:.1f} µs" if cpu == cpu else "-"
+        busy_s = f"{100 * busy:.0f}%" if busy == busy else "-"
+        lines.append(f"| {n} | {human(v)} | {rate} | {cpu_s} | {eff} | {busy_s} | "
+                     f"{ok}/{len(hs[n])} |")
     mem = data.get("memory", {})
     if mem:
         lines += ["", "## Memory per idle connection", "",
@@ -593,6 +633,8 @@ def main():
                         data["handshakes"].setdefault(server.name, []).append(r)
                         print(f"[{time.time() - t0:6.0f}s] rep {rep + 1}/{args.reps} handshakes "
                               f"{server.name:<18} {human(r['handshakes_per_sec']):>9}/s "
+                              f"server {r.get('server_cpu_us', float('nan')):5.1f} µs "
+                              f"client core {100 * r.get('client_busy', float('nan')):3.0f}% "
                               f"{r.get('error', '')}", flush=True)
                         if "error" in r:
                             failures.append(f"{server.name} handshakes: {r['error']}")

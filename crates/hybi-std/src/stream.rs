@@ -39,7 +39,10 @@ pub trait Stream: Read + Write {
     ///
     /// A split [`Reader`](crate::Reader) uses it while large messages arrive: it
     /// waits without holding the connection's lock, then reads straight into the
-    /// engine's buffers (no copy through a buffer of its own).
+    /// engine's buffers (no copy through a buffer of its own), holding the lock for
+    /// that read. Return `Ok(true)` only if the next `read` then returns without
+    /// blocking: a TLS stream whose socket has bytes may still need more of a record
+    /// before it can return any, so it should keep the default.
     fn wait_readable(&mut self) -> io::Result<bool> {
         Ok(false)
     }
