@@ -117,10 +117,11 @@ mod tests {
         });
     }
 
-    fn wait_until_waiting(idle: &Idle<u32>, n: usize) {
+    /// Waits (at most 10 s) until the number of waiting threads satisfies `ok`.
+    fn wait_for(idle: &Idle<u32>, ok: impl Fn(usize) -> bool, what: &str) {
         let start = Instant::now();
-        while idle.lock().waiting < n {
-            assert!(start.elapsed() < Duration::from_secs(10), "no thread waits");
+        while !ok(idle.lock().waiting) {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}");
             thread::sleep(Duration::from_millis(1));
         }
     }
@@ -133,7 +134,7 @@ mod tests {
         worker(&idle, 1, &tx);
         let (job, first_thread) = rx.recv().unwrap();
         assert_eq!(job, 1);
-        wait_until_waiting(&idle, 1);
+        wait_for(&idle, |n| n >= 1, "no thread waits");
         assert_eq!(idle.hand_over(2), None);
         let (job, thread) = rx.recv().unwrap();
         assert_eq!((job, thread), (2, first_thread), "the same thread ran it");
@@ -160,17 +161,10 @@ mod tests {
         for _ in 0..3 {
             rx.recv().unwrap();
         }
-        wait_until_waiting(&idle, 2);
+        wait_for(&idle, |n| n >= 2, "no thread waits");
         thread::sleep(Duration::from_millis(50));
         assert_eq!(idle.lock().waiting, 2, "the third thread exited");
-        let start = Instant::now();
-        while idle.lock().waiting > 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "threads linger on"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&idle, |n| n == 0, "threads linger on");
         assert_eq!(idle.hand_over(9), Some(9), "nobody waits any more");
     }
 
@@ -181,16 +175,9 @@ mod tests {
         for job in 0..3 {
             worker(&idle, job, &tx);
         }
-        wait_until_waiting(&idle, 3);
+        wait_for(&idle, |n| n >= 3, "no thread waits");
         idle.close();
-        let start = Instant::now();
-        while idle.lock().waiting > 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "close woke nobody"
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
+        wait_for(&idle, |n| n == 0, "close woke nobody");
         assert_eq!(idle.hand_over(7), Some(7));
         drop(tx);
         assert_eq!(rx.iter().count(), 3, "no job ran twice");
