@@ -54,11 +54,11 @@ impl Default for Acceptor {
 }
 
 impl Acceptor {
-    /// Defaults: engine [`Config::default`], handshake [`Limits::default`], 10 s to
+    /// Defaults: engine [`default_config`](crate::default_config), handshake [`Limits::default`], 10 s to
     /// complete the handshake.
     pub fn new() -> Acceptor {
         Acceptor {
-            config: Config::default(),
+            config: crate::default_config(),
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
         }

@@ -122,7 +122,7 @@ impl ClientBuilder {
             read_timeout: None,
             write_timeout: None,
             nodelay: true,
-            config: Config::default(),
+            config: crate::default_config(),
             limits: Limits::default(),
         }
     }
@@ -170,6 +170,7 @@ impl ClientBuilder {
     }
 
     /// The engine's settings: limits, keepalive, close timeout, delivery mode.
+    /// Default: [`default_config`](crate::default_config).
     pub fn config(mut self, config: Config) -> ClientBuilder {
         self.config = config;
         self

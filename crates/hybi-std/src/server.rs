@@ -219,6 +219,8 @@ impl ServerBuilder {
     }
 
     /// The engine's settings for every connection (limits, keepalive, timeouts).
+    /// Default: [`default_config`](crate::default_config); build on it to keep its
+    /// receive buffer size.
     pub fn config(mut self, config: Config) -> ServerBuilder {
         self.acceptor = self.acceptor.config(config);
         self

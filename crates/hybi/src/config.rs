@@ -66,7 +66,9 @@ pub struct Config {
     pub strict_masking: bool,
     /// Size of the receive buffer. Frames whose payload fits are delivered straight from
     /// it, without a copy; larger ones are assembled into a message buffer as they
-    /// arrive. Default: 64 KiB.
+    /// arrive. Default: 64 KiB. A larger size is reached in steps: the buffer starts
+    /// at 64 KiB and grows to this size the first time it fills, so connections that
+    /// only see small messages keep 64 KiB.
     pub read_buffer_size: usize,
 }
 

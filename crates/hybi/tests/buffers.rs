@@ -134,6 +134,123 @@ fn a_frame_larger_than_the_receive_buffer_is_read_straight_into_the_message() {
 }
 
 #[test]
+fn a_large_receive_buffer_starts_at_64_kib_and_grows_once_it_fills() {
+    let config = Config::default().with_read_buffer_size(256 << 10);
+    let mut s = Connection::server(config.clone());
+    assert_eq!(s.read_buf().len(), 64 << 10, "starts small");
+
+    // Small messages in small reads: the buffer never fills, it stays small.
+    let mut wire = Vec::new();
+    for i in 0..2000u32 {
+        wire.extend(client_frame(true, OpCode::Binary, &i.to_be_bytes()));
+    }
+    let (events, largest) = feed_via_read_buf(&mut s, &wire, 1500);
+    assert_eq!(events.len(), 2000);
+    assert_eq!(events[1999], Ev::Binary(1999u32.to_be_bytes().to_vec()));
+    assert_eq!(largest, 64 << 10);
+
+    // Reads that fill what is offered: more is waiting, so more room is offered.
+    let payload = vec![5u8; 1000];
+    let mut wire = Vec::new();
+    for _ in 0..300 {
+        wire.extend(client_frame(true, OpCode::Binary, &payload));
+    }
+    let (events, largest) = feed_via_read_buf(&mut s, &wire, usize::MAX);
+    assert_eq!(events.len(), 300);
+    assert!(events.iter().all(|e| *e == Ev::Binary(payload.clone())));
+    assert!(
+        largest > 64 << 10 && largest <= 256 << 10,
+        "grew to the configured size: offered {largest}"
+    );
+
+    // A frame that fits the configured size but not 64 KiB arrives in reads that
+    // never fill the buffer: it still fits once the buffer is full.
+    let big: Vec<u8> = (0..200_000).map(|i| (i % 253) as u8).collect();
+    let wire = client_frame(true, OpCode::Binary, &big);
+    for chunk in [1000, 4096, 65_536, usize::MAX] {
+        let mut s = Connection::server(config.clone());
+        let (events, _) = feed_via_read_buf(&mut s, &wire, chunk);
+        assert_eq!(events, vec![Ev::Binary(big.clone())], "chunk {chunk}");
+        let mut s = Connection::server(config.clone());
+        let mut events = Vec::new();
+        for piece in wire.chunks(chunk.min(wire.len())) {
+            events.extend(feed(&mut s, piece));
+        }
+        assert_eq!(
+            events,
+            vec![Ev::Binary(big.clone())],
+            "receive, chunk {chunk}"
+        );
+    }
+    // `receive` filled the 64 KiB buffer exactly, inside that frame: the next
+    // `read_buf` offers the room the rest needs.
+    let mut s = Connection::server(config);
+    assert!(feed(&mut s, &wire[..64 << 10]).is_empty());
+    let (events, _) = feed_via_read_buf(&mut s, &wire[64 << 10..], usize::MAX);
+    assert_eq!(events, vec![Ev::Binary(big)]);
+}
+
+#[test]
+fn a_growing_receive_buffer_delivers_what_a_fixed_one_does_however_the_reads_fall() {
+    // Random frames (whole and fragmented, 0 B to 300 KB, pings between) read in
+    // random pieces, by read_buf + commit and by receive in turn: a connection whose
+    // buffer grows from 64 KiB to 256 KiB delivers exactly what one fed the whole
+    // stream at once does.
+    let mut seed = 0x9E37_79B9_u32;
+    let mut next = move |n: u32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed % n.max(1)
+    };
+    for round in 0..20 {
+        let mut wire = Vec::new();
+        for _ in 0..40 {
+            let len = match next(4) {
+                0 => next(200),
+                1 => next(70_000),
+                2 => 65_536 + next(2) * 14,
+                _ => next(300_000),
+            } as usize;
+            let payload: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+            if next(3) == 0 {
+                let cut = payload.len() / 2;
+                wire.extend(client_frame(false, OpCode::Binary, &payload[..cut]));
+                wire.extend(client_frame(true, OpCode::Ping, b"p"));
+                wire.extend(client_frame(true, OpCode::Continuation, &payload[cut..]));
+            } else {
+                wire.extend(client_frame(true, OpCode::Binary, &payload));
+            }
+        }
+        let config = Config::default().with_read_buffer_size(256 << 10);
+        let want = feed(&mut Connection::server(config.clone()), &wire);
+        assert!(want.iter().all(|e| !matches!(e, Ev::Err(_))), "{round}");
+
+        let mut s = Connection::server(config);
+        let mut got = Vec::new();
+        let mut pos = 0;
+        while pos < wire.len() {
+            let chunk = [1, 100, 4096, 65_536, 300_000][next(5) as usize];
+            let n = if next(4) == 0 {
+                let n = chunk.min(wire.len() - pos);
+                s.receive(&wire[pos..pos + n]);
+                n
+            } else {
+                let buf = s.read_buf();
+                assert!(!buf.is_empty(), "round {round}: no room offered at {pos}");
+                let n = buf.len().min(chunk).min(wire.len() - pos);
+                buf[..n].copy_from_slice(&wire[pos..pos + n]);
+                s.commit(n);
+                n
+            };
+            pos += n;
+            got.extend(drain(&mut s));
+        }
+        assert!(got == want, "round {round}: events differ");
+    }
+}
+
+#[test]
 fn invalid_utf8_read_straight_into_the_message_fails_at_once() {
     let mut text = vec![b'a'; 150_000];
     text[100_000] = 0xFF;

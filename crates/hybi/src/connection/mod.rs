@@ -74,6 +74,11 @@ const DIRECT_READ_MIN: usize = 4 << 10;
 /// control frame with its header.
 const MIN_READ_BUFFER: usize = 256;
 
+/// A receive buffer configured larger than this starts at this size and grows to the
+/// configured size once it fills (a read filled it, or a frame needs the room), so a
+/// connection that only ever sees small messages never pays for a large buffer.
+const FIRST_READ_BUFFER: usize = 64 << 10;
+
 /// Received bytes and the buffer messages are assembled in.
 #[derive(Debug, Default)]
 struct Input {
@@ -91,6 +96,8 @@ struct Input {
     direct_armed: bool,
     /// Payload bytes committed straight into `msg[msg_len..]`, not processed yet.
     direct: usize,
+    /// A read filled `buf`: grow it to the configured size ([`FIRST_READ_BUFFER`]).
+    grow: bool,
 }
 
 /// Everything but the receive buffers, so an event can borrow the buffers while the

@@ -4,8 +4,8 @@ use alloc::vec::Vec;
 
 use super::timers::Timer;
 use super::{
-    Connection, Core, DIRECT_READ_MIN, Input, KEEP_MESSAGE_BUFFER, MIN_READ_BUFFER, Outbox,
-    PONG_COALESCE_AT,
+    Connection, Core, DIRECT_READ_MIN, FIRST_READ_BUFFER, Input, KEEP_MESSAGE_BUFFER,
+    MIN_READ_BUFFER, Outbox, PONG_COALESCE_AT,
 };
 use crate::close::{CloseCode, MAX_REASON_LEN, parse_close_payload};
 use crate::config::Delivery;
@@ -129,8 +129,17 @@ impl Connection {
             input.end -= input.pos;
             input.pos = 0;
         }
-        if input.buf.len() < cap {
-            input.buf.resize(cap, 0);
+        // Up to `FIRST_READ_BUFFER` at first; the configured size once the buffer
+        // filled up (a frame of up to `cap` bytes is kept whole, so it must fit).
+        let full = input.end == input.buf.len();
+        let want = if input.grow || (full && input.end > 0) {
+            cap
+        } else {
+            cap.min(FIRST_READ_BUFFER)
+        };
+        input.grow = false;
+        if input.buf.len() < want {
+            input.buf.resize(want, 0);
         }
     }
 
@@ -191,11 +200,11 @@ impl Connection {
             assert!(n <= room, "commit({n}) beyond the read buffer");
             self.input.direct += n;
         } else {
-            assert!(
-                n <= self.input.buf.len() - self.input.end,
-                "commit({n}) beyond the read buffer"
-            );
+            let offered = self.input.buf.len() - self.input.end;
+            assert!(n <= offered, "commit({n}) beyond the read buffer");
             self.input.end += n;
+            // More may be waiting than fitted: offer more room next time.
+            self.input.grow = n > 0 && n == offered;
         }
         if n > 0 {
             self.core.note_rx();
