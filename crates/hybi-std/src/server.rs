@@ -50,7 +50,10 @@ impl Peer {
         self.addr
     }
 
-    /// Sends a text message (returns once written to the socket).
+    /// Sends a text message. From another thread it returns once written to the
+    /// socket; from the connection's own callbacks, replies to messages that arrived
+    /// together are written together, before the connection reads again (see
+    /// [`Handler`]).
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.writer.send_text(text)
     }
@@ -105,6 +108,12 @@ impl Peer {
 /// Callbacks for one connection. Each is handed the connection's [`Peer`] to reply
 /// with. A handler is created per connection by the route's factory, so it can keep
 /// per-connection state in `self`.
+///
+/// Replies sent from `on_message` (and the callbacks it calls) for messages that
+/// arrived in the same read are queued and written with one `write(2)` once the last
+/// of them is handled (or 64 KiB are queued), before the connection waits for more
+/// input; a pong or the close is never held back. A client that pipelines 16 small
+/// messages thus gets its 16 replies in one segment instead of 16.
 pub trait Handler: Send + 'static {
     /// The connection is open.
     fn on_open(&mut self, peer: &Peer) {
@@ -506,6 +515,9 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
             return;
         }
     };
+    // Replies sent from the callbacks of messages that arrived together go out in one
+    // write; the loop below reads again after every callback.
+    reader.batch_replies(true);
     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
     let peer = Peer { id, addr, writer };
     lock_peers(inner).insert(id, peer.clone());

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant as StdInstant};
 
 use hybi::{CloseCode, Connection, MessageKind, State};
@@ -22,6 +23,9 @@ const FIRST_READ_CHUNK: usize = 4 << 10;
 /// What the reader's buffer grows to once a read fills it, on a stream that cannot
 /// wait for bytes without reading them (see [`Reader::fill`]).
 const READ_CHUNK: usize = 64 << 10;
+/// While replies are batched (see [`Reader::batch_replies`]), output is written once
+/// this much is queued.
+const BATCH_OUTPUT: usize = 64 << 10;
 
 struct Shared<S> {
     conn: Connection,
@@ -29,6 +33,9 @@ struct Shared<S> {
     transport_closed: bool,
     /// A write failed: the transport is unusable.
     broken: Option<io::ErrorKind>,
+    /// The reader's thread, while it hands out messages that arrived together: sends
+    /// from that thread are queued and written together before the reader next blocks.
+    batching: Option<ThreadId>,
 }
 
 impl<S: Stream> Shared<S> {
@@ -83,6 +90,8 @@ pub struct Reader<S> {
     buf: Vec<u8>,
     /// Reading straight into the engine (see [`Reader::fill`]).
     bulk: bool,
+    /// See [`Reader::batch_replies`].
+    batch_replies: bool,
     /// The stream can wait for bytes without reading them ([`Stream::wait_readable`]).
     can_wait: bool,
     read_timeout: Option<Duration>,
@@ -116,6 +125,7 @@ pub(crate) fn split<S: Stream>(
         writer,
         transport_closed: false,
         broken: None,
+        batching: None,
     }));
     (
         Reader {
@@ -123,6 +133,7 @@ pub(crate) fn split<S: Stream>(
             stream: reader,
             buf: vec![0; FIRST_READ_CHUNK],
             bulk: false,
+            batch_replies: false,
             can_wait: true,
             read_timeout,
             stream_timeout,
@@ -149,6 +160,14 @@ impl<S: Stream> Reader<S> {
                 match shared.conn.poll_event() {
                     Ok(Some(event)) => {
                         let message = Message::from(event);
+                        // Data messages only: a ping's pong is written before the
+                        // next message is handed out, as without batching.
+                        let more = shared.conn.buffered_input() > 0 && message.is_data();
+                        if self.batch_replies && more && !shared.conn.should_close_transport() {
+                            shared.batching = Some(thread::current().id());
+                            return Ok(message);
+                        }
+                        shared.batching = None;
                         // A failed write shows on the next call (the engine has
                         // been told the connection ended).
                         let _ = shared.flush();
@@ -157,8 +176,9 @@ impl<S: Stream> Reader<S> {
                         }
                         return Ok(message);
                     }
-                    Ok(None) => {}
+                    Ok(None) => shared.batching = None,
                     Err(e) => {
+                        shared.batching = None;
                         if matches!(e, hybi::Error::Protocol(_) | hybi::Error::IdleTimeout) {
                             let _ = shared.flush();
                         }
@@ -171,6 +191,9 @@ impl<S: Stream> Reader<S> {
                 if shared.conn.state() == State::Closed
                     && (shared.conn.should_close_transport() || shared.transport_closed)
                 {
+                    // Batched replies may still be queued (a failed write already
+                    // ended the transport).
+                    let _ = shared.flush();
                     shared.close_transport();
                     return Err(Error::ConnectionClosed);
                 }
@@ -258,6 +281,16 @@ impl<S: Stream> Reader<S> {
         Ok(n)
     }
 
+    /// Batch the replies sent from the reader's thread: while messages that arrived
+    /// together are handed out, sends made from this thread between two `read` calls
+    /// are queued (up to 64 KiB) and written together before the reader waits for more
+    /// input, one `write(2)` instead of one per reply. Sends from other threads are
+    /// written at once, as always. Only for a loop that calls `read` again after
+    /// handling each message, as [`Server`](crate::Server)'s does; off by default.
+    pub(crate) fn batch_replies(&mut self, on: bool) {
+        self.batch_replies = on;
+    }
+
     /// A writer for the same connection.
     pub fn writer(&self) -> Writer<S> {
         Writer {
@@ -273,7 +306,11 @@ impl<S: Stream> Writer<S> {
     ) -> Result<R> {
         let mut shared = lock(&self.shared);
         let out = f(&mut shared.conn)?;
-        shared.flush()?;
+        let batched = shared.batching.is_some_and(|t| t == thread::current().id())
+            && shared.conn.buffered_output() < BATCH_OUTPUT;
+        if !batched {
+            shared.flush()?;
+        }
         Ok(out)
     }
 

@@ -393,6 +393,52 @@ fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Answers every text twice.
+struct Twice;
+impl Handler for Twice {
+    fn on_text(&mut self, peer: &Peer, text: &str) {
+        let _ = peer.send_text(&format!("{text}a"));
+        let _ = peer.send_text(&format!("{text}b"));
+    }
+}
+
+#[test]
+fn replies_to_messages_that_arrived_together_keep_their_order_with_pongs_and_the_close() {
+    // 500 messages, a ping among them and a close, in one write: the server batches
+    // the replies to what arrived together, and everything still goes out in order,
+    // the engine's pong between the replies it came between, the close last.
+    let server = start(Server::builder().route("/twice", |_| Twice));
+    let mut s = raw_client(server.local_addr(), "/twice");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut wire = Vec::new();
+    for i in 0..500 {
+        if i == 250 {
+            wire.extend(masked(0x89, b"ping"));
+        }
+        wire.extend(masked(0x81, format!("m{i}").as_bytes()));
+    }
+    wire.extend(masked(0x88, &1000u16.to_be_bytes()));
+    s.write_all(&wire).unwrap();
+    for i in 0..500 {
+        if i == 250 {
+            assert_eq!(read_frame(&mut s), (0x8A, b"ping".to_vec()));
+        }
+        for suffix in ["a", "b"] {
+            assert_eq!(
+                read_frame(&mut s),
+                (0x81, format!("m{i}{suffix}").into_bytes())
+            );
+        }
+    }
+    assert_eq!(read_frame(&mut s), (0x88, 1000u16.to_be_bytes().to_vec()));
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "the server closed TCP after its close frame"
+    );
+}
+
 #[test]
 fn invalid_frames_from_a_raw_socket_get_the_right_close_code_then_tcp_close() {
     let server = echo_server();
@@ -833,6 +879,10 @@ impl Handler for PingWatch {
     fn on_ping(&mut self, _: &Peer, _: &[u8]) {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+    fn on_binary(&mut self, peer: &Peer, data: &[u8]) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = peer.send_binary(data);
+    }
     fn on_close(&mut self, _: &Peer, code: CloseCode, reason: &str) {
         let _ = self.0.send((code.as_u16(), reason.to_owned()));
     }
@@ -840,6 +890,20 @@ impl Handler for PingWatch {
 
 #[test]
 fn a_ping_flood_from_a_peer_that_never_reads_costs_one_thread_until_the_write_timeout() {
+    flood_from_a_peer_that_never_reads(0x89);
+}
+
+#[test]
+fn an_echoed_flood_from_a_peer_that_never_reads_is_dropped_at_the_write_timeout() {
+    // Replies to messages that arrived together are batched, up to 64 KiB: the
+    // batch is then written, so the write timeout still drops a peer that never reads.
+    flood_from_a_peer_that_never_reads(0x82);
+}
+
+/// Floods the server with 125-byte frames (`first` is FIN|opcode) without reading a
+/// byte: the server drops the peer with 1006 once a write times out, having handled
+/// over 1,000 frames, and serves others throughout.
+fn flood_from_a_peer_that_never_reads(first: u8) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let pings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -853,7 +917,7 @@ fn a_ping_flood_from_a_peer_that_never_reads_costs_one_thread_until_the_write_ti
             .route("/echo", |_| Echo),
     );
     let mut s = raw_client(server.local_addr(), "/ping");
-    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    let mut ping = vec![first, 0x80 | 125, 1, 2, 3, 4];
     ping.extend([0u8; 125]);
     let burst: Vec<u8> = ping
         .iter()
