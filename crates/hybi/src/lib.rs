@@ -58,12 +58,13 @@
 //! assert!(server.should_close_transport());
 //! ```
 #![no_std]
-// One measured fast path uses `unsafe`: `utf8::validated_str`; nothing else may.
+// Two measured fast paths use `unsafe`: `utf8::validated_str` and the AVX2 masking
+// loops in `mask::avx2`; nothing else may.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod close;

@@ -326,20 +326,8 @@ impl Core {
             mask,
             ..FrameHeader::new(opcode, payload.len() as u64)
         };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let header_len = header.encode(&mut head);
-        let buf = self.out.buf_mut();
-        let at = buf.len();
-        buf.reserve(MAX_HEADER_LEN + payload.len());
-        // A fixed-size copy (inlined) beats a variable one of 2-14 bytes.
-        buf.extend_from_slice(&head);
-        buf.truncate(at + header_len);
-        buf.extend_from_slice(payload);
-        if let Some(key) = mask {
-            // Still in L1 right after the copy.
-            apply_mask(key, 0, &mut buf[at + header_len..]);
-        }
-        self.out.commit_appended(header_len + payload.len());
+        let (word, header_len) = header.encode_word();
+        self.out.push_frame(word, header_len, payload, mask);
     }
 
     /// Queues a whole data message whose payload the caller gave up.
@@ -361,8 +349,7 @@ impl Core {
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let header_len = header.encode(&mut head);
-        self.out.buf_mut().extend_from_slice(&head[..header_len]);
-        self.out.commit_appended(header_len);
+        self.out.push_bytes(&head[..header_len]);
         self.out.push_owned(payload);
     }
 
