@@ -9,7 +9,7 @@
 //! runs near memory speed for short payloads too.
 //!
 //! The crate is built for the baseline target (on x86-64: 16-byte SSE2 vectors). With
-//! the `std` feature on x86-64, payloads of [`WIDE_MIN`] bytes or more run the same
+//! the `std` feature on x86-64, payloads of 128 bytes or more run the same
 //! loops compiled for AVX2 (32-byte vectors) when the CPU has it, chosen at run time:
 //! the engine's second and last `unsafe` (see `avx2` below).
 
@@ -56,7 +56,8 @@ pub fn apply_mask(key: [u8; 4], offset: usize, data: &mut [u8]) {
 
 /// Payloads this long or longer are masked with AVX2 where the CPU has it; shorter
 /// ones are not worth the run-time check.
-pub const WIDE_MIN: usize = 128;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const WIDE_MIN: usize = 128;
 
 #[inline(always)]
 fn mask_in_place(key: [u8; 4], offset: usize, data: &mut [u8]) {
