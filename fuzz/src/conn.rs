@@ -742,6 +742,8 @@ impl Harness {
             pongs.is_empty(),
             "ping left unanswered or echoed pong not written"
         );
+        // Everything owed was written: nothing forgotten can still come.
+        pongs.clear();
     }
 
     fn finish(&mut self) {
@@ -1049,9 +1051,9 @@ impl Pongs {
         }
         self.start = (self.start + 1) % n;
         self.len -= 1;
-        if self.len == 0 {
-            self.forgot = false;
-        }
+        // `forgot` stays set even when the ring empties: with forgotten entries, a
+        // pong may have been matched to a later entry with the same payload, whose
+        // own pong is still to come. It is reset once all output has been drained.
     }
 
     /// Accounts for a pong written with `payload`; false if nothing owed matches.
