@@ -212,7 +212,7 @@ impl FrameHeader {
     }
 
     /// Encodes the header into `buf`, choosing the shortest length form, and returns
-    /// the number of bytes written (2 to [`MAX_HEADER_LEN`]).
+    /// its length (2 to [`MAX_HEADER_LEN`]); the bytes of `buf` past it are zeroed.
     ///
     /// A `payload_len` with the top bit set cannot be represented; it is written with
     /// the top bit cleared, so callers must keep lengths below 2^63.

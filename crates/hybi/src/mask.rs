@@ -134,13 +134,18 @@ fn copy_word(dst: &mut [u8], src: &[u8], word: u64) {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod avx2 {
+    /// # Safety
+    /// The CPU must support AVX2. (`unsafe fn` rather than a safe target-feature
+    /// function, which needs Rust 1.86; the crate supports 1.85.)
     #[target_feature(enable = "avx2")]
-    fn mask_in_place(key: [u8; 4], offset: usize, data: &mut [u8]) {
+    unsafe fn mask_in_place(key: [u8; 4], offset: usize, data: &mut [u8]) {
         super::mask_in_place(key, offset, data);
     }
 
+    /// # Safety
+    /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    fn copy_and_mask(key: [u8; 4], offset: usize, src: &[u8], dst: &mut [u8]) {
+    unsafe fn copy_and_mask(key: [u8; 4], offset: usize, src: &[u8], dst: &mut [u8]) {
         super::copy_and_mask(key, offset, src, dst);
     }
 

@@ -40,6 +40,9 @@ pub(crate) struct Output {
 /// Capacity kept when the buffer empties; anything above is released.
 const KEEP_CAPACITY: usize = 256 << 10;
 
+/// Written bytes at the front of the buffer below which it is not compacted.
+const COMPACT_AFTER: usize = 4 << 10;
+
 impl Output {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
@@ -101,6 +104,24 @@ impl Output {
             self.buf.resize(need, 0);
         }
         &mut self.buf[self.end..need]
+    }
+
+    /// Moves the queued bytes to the front of the buffer once the written ones before
+    /// them are at least as many (so each byte moves at most once per byte written).
+    /// A queue that never empties, because the transport always has a little left to
+    /// write, thus keeps a buffer of about twice what is queued instead of growing
+    /// with everything ever queued.
+    fn compact(&mut self) {
+        let queued = self.end - self.head;
+        if self.head < COMPACT_AFTER || self.head < queued {
+            return;
+        }
+        self.buf.copy_within(self.head..self.end, 0);
+        for s in &mut self.segments {
+            s.at -= self.head;
+        }
+        self.head = 0;
+        self.end = queued;
     }
 
     /// Records that `n` bytes were written at the end of the queue.
@@ -200,10 +221,13 @@ impl Output {
                 self.buf.truncate(KEEP_CAPACITY);
                 self.buf.shrink_to(KEEP_CAPACITY);
             }
+        } else {
+            self.compact();
         }
     }
 
-    /// Takes the (empty) buffer out, if nothing is queued and it has capacity.
+    /// Takes the buffer out, if nothing is queued and it has capacity. Its contents
+    /// are bytes already written (room for the next frames), not an empty `Vec`.
     pub(crate) fn take_buf(&mut self) -> Option<Vec<u8>> {
         if !self.is_empty() || self.buf.capacity() == 0 {
             return None;
@@ -314,6 +338,43 @@ mod tests {
                 0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
             ]
         );
+    }
+
+    #[test]
+    fn a_queue_that_never_empties_keeps_a_bounded_buffer() {
+        let mut o = Output::default();
+        let mut expected = Vec::new();
+        let mut out = Vec::new();
+        o.push_owned(vec![7; 300]);
+        expected.extend_from_slice(&[7; 300]);
+        for i in 0..10_000u32 {
+            let frame = [i as u8; 100];
+            o.push_bytes(&frame);
+            expected.extend_from_slice(&frame);
+            if i % 500 == 250 {
+                // A segment in the middle: positions after a move must follow.
+                o.push_owned(vec![i as u8; 50]);
+                expected.extend_from_slice(&[i as u8; 50]);
+            }
+            // The transport writes a little less than was queued: never empty.
+            let mut budget = 95;
+            while budget > 0 {
+                let chunk = o.first_chunk();
+                let n = chunk.len().min(budget);
+                out.extend_from_slice(&chunk[..n]);
+                o.advance(n);
+                budget -= n;
+            }
+            assert!(!o.is_empty());
+            assert!(
+                o.buf.len() <= 4 * o.len() + 2 * COMPACT_AFTER,
+                "buffer of {} bytes for {} queued",
+                o.buf.len(),
+                o.len()
+            );
+        }
+        out.extend(drain_all(&mut o));
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl Connection {
     }
 
     /// Hands back the output buffer when everything queued has been written, for an
-    /// adapter to pool (see [`take_read_buffer`](Self::take_read_buffer)).
+    /// adapter to pool (see [`take_read_buffer`](Self::take_read_buffer)). Its length
+    /// is not zero: the connection keeps the buffer initialized and writes frames into
+    /// it in place, so it holds bytes already written. Clear it before using it for
+    /// anything but [`give_output_buffer`](Self::give_output_buffer).
     pub fn take_output_buffer(&mut self) -> Option<Vec<u8>> {
         if self.core.pending_pong.is_some() {
             return None;
@@ -66,7 +69,8 @@ impl Connection {
     }
 
     /// Gives the connection an output buffer (from a pool) to use if it has none;
-    /// returns it if the connection still has its own.
+    /// returns it if the connection still has its own. Whatever the buffer holds is
+    /// never sent: it is room that frames overwrite.
     pub fn give_output_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
         self.core.out.give_buf(buf)
     }
