@@ -204,3 +204,117 @@ fn a_frame_at_the_limit_costs_about_its_size() {
     // The buffer ends at the limit; the last reallocation briefly holds the old one.
     assert!(peak <= (1 << 20) * 3 / 2 + 3 * 4096 + 1024, "peak {peak}");
 }
+
+/// A 14-byte header of a masked binary frame declaring `len` payload bytes.
+fn declared_binary_header(len: u64) -> Vec<u8> {
+    let mut h = vec![0x82, 0xFF];
+    h.extend_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&KEY);
+    h
+}
+
+/// A transport that hands the engine `available` bytes through `read_buf`/`commit`,
+/// as an adapter does, in reads of at most `max_read`; returns the reads it made.
+fn read_through(conn: &mut Connection, mut available: &[u8], max_read: usize) -> usize {
+    let mut reads = 0;
+    while !available.is_empty() {
+        let buf = conn.read_buf();
+        assert!(!buf.is_empty(), "read_buf empty with events drained");
+        let n = buf.len().min(available.len()).min(max_read);
+        buf[..n].copy_from_slice(&available[..n]);
+        conn.commit(n);
+        available = &available[n..];
+        reads += 1;
+        while conn.poll_event().unwrap().is_some() {}
+    }
+    reads
+}
+
+#[test]
+fn declared_lengths_alone_allocate_nothing_large() {
+    // Sixteen peers, each sending only the header of an 8 MiB frame, on an adapter
+    // that reads through `read_buf` (which once reserved the declared length).
+    const PEERS: usize = 16;
+    let header = declared_binary_header(8 << 20);
+    let mut conns = Vec::new();
+    let peak = peak_during(|| {
+        for _ in 0..PEERS {
+            let mut s = Connection::server(Config::default().with_max_message_size(16 << 20));
+            read_through(&mut s, &header, usize::MAX);
+            // The adapter asks for room for the next read.
+            let offered = s.read_buf().len();
+            assert!(offered <= 64 << 10, "offered {offered} bytes nobody sent");
+            conns.push(s);
+        }
+    });
+    let per_peer = peak / PEERS;
+    assert!(
+        per_peer <= (64 << 10) + 8192,
+        "{per_peer} bytes per peer that sent 14 bytes"
+    );
+}
+
+#[test]
+fn a_message_buffer_grows_with_the_bytes_that_arrive() {
+    // A peer declares 8 MiB and then trickles its payload: at every point the engine
+    // holds at most a small multiple of what arrived, plus its receive buffer.
+    let total = 8usize << 20;
+    let mut wire = declared_binary_header(total as u64);
+    let payload: Vec<u8> = (0..total).map(|i| (i * 7) as u8).collect();
+    let mut masked = payload.clone();
+    hybi::mask::apply_mask(KEY, 0, &mut masked);
+    wire.extend_from_slice(&masked);
+    let mut s = Connection::server(Config::default().with_max_message_size(16 << 20));
+    read_through(&mut s, &wire[..14], usize::MAX);
+    let mut sent = 0;
+    let base = LIVE.with(Cell::get);
+    for step in [1usize, 100, 4096, 10_000, 65_536, 300_000, 1 << 20, 3 << 20] {
+        let end = (14 + sent + step).min(wire.len() - 1);
+        read_through(&mut s, &wire[14 + sent..end], 64 << 10);
+        sent = end - 14;
+        let _ = s.read_buf(); // room for the next read counts too
+        let live = LIVE.with(Cell::get) - base;
+        assert!(
+            live <= 4 * sent + (64 << 10) + 8192,
+            "{live} bytes live after {sent} payload bytes arrived"
+        );
+    }
+}
+
+#[test]
+fn large_messages_still_arrive_in_few_large_reads() {
+    // The fast path for peers that do send their bytes: once a large frame's first
+    // bytes have arrived, reads go straight into the message buffer, which doubles,
+    // so an 8 MiB message takes a handful of reads, not 8 MiB / 64 KiB of them.
+    let total = 8usize << 20;
+    let mut wire = declared_binary_header(total as u64);
+    let mut masked = vec![3u8; total];
+    hybi::mask::apply_mask(KEY, 0, &mut masked);
+    wire.extend_from_slice(&masked);
+    let mut s = Connection::server(Config::default().with_max_message_size(16 << 20));
+    let mut got = 0;
+    let mut reads = 0;
+    let mut rest = &wire[..];
+    let peak = peak_during(|| {
+        while !rest.is_empty() {
+            let buf = s.read_buf();
+            let n = buf.len().min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            s.commit(n);
+            rest = &rest[n..];
+            reads += 1;
+            while let Some(e) = s.poll_event().unwrap() {
+                if let hybi::Event::Binary(b) = e {
+                    assert!(b.iter().all(|&x| x == 3));
+                    got = b.len();
+                }
+            }
+        }
+    });
+    assert_eq!(got, total);
+    assert!(reads <= 12, "{reads} reads for 8 MiB");
+    assert!(
+        peak <= total * 5 / 2 + (1 << 20),
+        "peak {peak} for an 8 MiB message"
+    );
+}

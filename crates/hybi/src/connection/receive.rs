@@ -164,6 +164,12 @@ impl Connection {
     /// While the payload of a frame too large for the receive buffer is pending and
     /// nothing else is buffered, the transport can read it straight into the message
     /// buffer (limited to the rest of that frame): the kernel's copy is the only one.
+    ///
+    /// The room offered is what the buffer already has, or, to grow it, at most as
+    /// much again as has arrived of the message: a declared length alone never
+    /// allocates (a 14-byte header may announce gigabytes). The first bytes of a large
+    /// frame therefore arrive through the receive buffer; then the message buffer
+    /// doubles with each read, so a large message still takes a handful of reads.
     fn direct_target(&mut self) -> Option<(usize, usize)> {
         let frame = self.core.rx_frame?;
         let core = &self.core;
@@ -181,12 +187,14 @@ impl Connection {
             return None;
         }
         let from = self.input.msg_len;
-        ensure_room(
-            &mut self.input.msg,
-            from + remaining,
-            core.config.max_message_size,
-        );
-        Some((from, from + remaining))
+        let room = self.input.msg.len() - from;
+        let want = remaining.min(room.max(from));
+        if want < DIRECT_READ_MIN {
+            return None;
+        }
+        let limit = growth_limit(&frame, from, core.config.max_message_size);
+        ensure_room(&mut self.input.msg, from + want, limit);
+        Some((from, from + want))
     }
 
     /// Adds `n` bytes, just written into [`read_buf`](Self::read_buf), to the input.
@@ -524,9 +532,9 @@ impl Connection {
                 } else {
                     let take = avail.min(frame.len - frame.done);
                     let start = self.input.pos;
-                    let max = self.core.config.max_message_size;
+                    let limit = growth_limit(&frame, from, self.core.config.max_message_size);
                     let Input { buf, msg, .. } = &mut self.input;
-                    ensure_room(msg, from + take, max);
+                    ensure_room(msg, from + take, limit);
                     let (src, dst) = (&buf[start..start + take], &mut msg[from..from + take]);
                     match frame.mask {
                         Some(key) => copy_masked(key, frame.done, src, dst),
@@ -680,18 +688,38 @@ impl Connection {
 }
 
 /// Makes `msg` (kept initialized to its length) at least `need` long. It grows by
-/// doubling but never beyond the message limit (once doubling passes half the limit
-/// it goes straight to the limit, so a message near the limit is not copied twice).
-/// The buffer never holds more than the limit; a reallocation briefly holds the old
-/// half-size buffer too.
+/// doubling (so a message arriving in many pieces is copied O(1) times per byte), but
+/// never beyond `limit` ([`growth_limit`]); once doubling comes within two thirds of
+/// the limit it goes straight there, so a message near its limit is not copied into a
+/// buffer just short of it first. Callers ask for `need` only up to what has arrived
+/// (or, for a direct read, as much again as has arrived), so the buffer stays a small
+/// multiple of the bytes received (at most 6x, 2x in the steady doubling); a
+/// reallocation briefly holds the old buffer too.
 #[inline]
-fn ensure_room(msg: &mut Vec<u8>, need: usize, max: usize) {
+fn ensure_room(msg: &mut Vec<u8>, need: usize, limit: usize) {
     if need > msg.len() {
         let doubled = msg.len().saturating_mul(2);
-        let grown = if doubled > max / 2 { max } else { doubled };
+        let grown = if doubled >= limit / 3 * 2 {
+            limit
+        } else {
+            doubled
+        };
         let target = grown.max(need);
         msg.reserve_exact(target - msg.len());
         msg.resize(target, 0);
+    }
+}
+
+/// The most the message buffer may grow to while `frame`'s payload arrives at
+/// `msg[from..]`: the end of the message if this frame ends it (its length is known
+/// then), else the message size limit. Either way a declared length only caps the
+/// growth; it never causes it.
+#[inline]
+fn growth_limit(frame: &RxFrame, from: usize, max_message: usize) -> usize {
+    if frame.fin {
+        (from + (frame.len - frame.done)).min(max_message)
+    } else {
+        max_message
     }
 }
 
