@@ -74,6 +74,8 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "std")]
+mod io;
 pub mod mask;
 mod output;
 pub mod random;
@@ -82,7 +84,7 @@ pub mod utf8;
 
 pub use close::CloseCode;
 pub use config::{Config, Delivery};
-pub use connection::{Connection, Outbox, Role, State};
+pub use connection::{Closed, Connection, Next, Outbox, Role, State, Transmit};
 pub use error::{Error, ProtocolError, SendError};
 pub use event::{CloseFrame, Event, Fragment, MessageKind};
 pub use frame::{FrameHeader, OpCode};

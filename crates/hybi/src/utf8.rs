@@ -61,8 +61,9 @@ fn is_ascii(bytes: &[u8]) -> bool {
 #[inline]
 pub(crate) fn to_str(bytes: &[u8]) -> Option<&str> {
     if bytes.len() < SHORT_TEXT && is_ascii(bytes) {
-        // ASCII is valid UTF-8.
-        return Some(validated_str(bytes));
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        #[allow(unsafe_code)]
+        return Some(unsafe { validated_str(bytes) });
     }
     #[cfg(feature = "std")]
     {
@@ -84,9 +85,12 @@ pub(crate) fn to_str(bytes: &[u8]) -> Option<&str> {
 /// all of them and in order, through a [`Utf8Validator`] whose
 /// [`finish`](Utf8Validator::finish) then succeeded, or that `is_ascii` accepted;
 /// `tests/roundtrip.rs` and the fuzz targets deliver every such message.
+///
+/// # Safety
+/// `bytes` must be valid UTF-8. Each call site states why its bytes are.
 #[inline]
 #[allow(unsafe_code)]
-pub(crate) fn validated_str(bytes: &[u8]) -> &str {
+pub(crate) unsafe fn validated_str(bytes: &[u8]) -> &str {
     debug_assert!(
         core::str::from_utf8(bytes).is_ok(),
         "validated_str on invalid UTF-8"

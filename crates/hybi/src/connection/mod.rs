@@ -21,10 +21,12 @@ use crate::random::RandomSource;
 use crate::time::Instant;
 use crate::utf8::Utf8Validator;
 
+mod drive;
 mod receive;
 mod send;
 mod timers;
 
+pub use drive::{Closed, Next, Transmit};
 pub use send::Outbox;
 
 use receive::{RxFrame, RxMessage};
@@ -133,6 +135,9 @@ struct Core {
     close_wait_over: bool,
     peer_close: Option<(CloseCode, [u8; MAX_REASON_LEN], u8)>,
     pending_error: Option<Error>,
+    /// Why the connection is ending, if not by a closing handshake the application
+    /// started or answered (reported by [`Next::Close`]).
+    cause: Option<Error>,
 
     now: Option<Instant>,
     last_rx: Option<Instant>,
@@ -214,6 +219,7 @@ impl Connection {
                 close_wait_over: false,
                 peer_close: None,
                 pending_error: None,
+                cause: None,
                 now: None,
                 last_rx: None,
                 pong_timer: Timer::Off,
@@ -336,6 +342,7 @@ impl Core {
         // No keepalive any more; the close timer (armed with our close frame) bounds
         // how long that frame may wait for a peer that does not read.
         self.pong_timer = Timer::Off;
+        self.note_cause(Error::Protocol(e));
         Error::Protocol(e)
     }
 

@@ -358,11 +358,15 @@ impl Connection {
             return Err(e);
         }
         match self.step()? {
-            Some(ready) => self.materialize(ready).map(Some),
+            Some(ready) => {
+                let ready = self.check(ready)?;
+                Ok(Some(self.materialize(ready)))
+            }
             None => {
                 let core = &mut self.core;
                 if core.eof && !core.close_received && !core.failed {
                     core.abandon();
+                    core.note_cause(Error::UnexpectedEof);
                     return Err(Error::UnexpectedEof);
                 }
                 Ok(None)
@@ -370,31 +374,60 @@ impl Connection {
         }
     }
 
-    /// Turns positions found by [`step`](Self::step) into an event borrowing the
-    /// receive buffers, next to the outbox borrowing the rest.
-    fn materialize(&mut self, ready: Ready) -> Result<(Event<'_>, Outbox<'_>), Error> {
-        let Connection { input, core } = self;
-        let input: &Input = input;
-        let slice = |src: Src, start: usize, end: usize| input.slice(src, start, end);
-        let event = match ready {
+    /// The next event found in the input, checked ([`check`](Self::check)); `None`
+    /// when more input is needed or the connection failed (the failure is recorded).
+    pub(super) fn next_ready(&mut self) -> Option<Ready> {
+        match self.step() {
+            Ok(Some(ready)) => self.check(ready).ok(),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// Validates what `step` left for the event to check: a whole message in one frame
+    /// is validated as UTF-8 only here, in one pass, when it is delivered. After this,
+    /// every `Ready::Text` is valid UTF-8 (`validated`), which
+    /// [`materialize`](Self::materialize) relies on.
+    fn check(&mut self, ready: Ready) -> Result<Ready, Error> {
+        match ready {
             Ready::Text {
                 src,
                 start,
                 end,
-                validated,
+                validated: false,
             } => {
-                let bytes = slice(src, start, end);
-                let text = if validated {
-                    Some(crate::utf8::validated_str(bytes))
-                } else {
-                    crate::utf8::to_str(bytes)
-                };
-                match text {
-                    Some(text) => Event::Text(text),
-                    None => return Err(core.fail(ProtocolError::InvalidUtf8)),
+                if crate::utf8::to_str(self.input.slice(src, start, end)).is_none() {
+                    return Err(self.core.fail(ProtocolError::InvalidUtf8));
                 }
+                Ok(Ready::Text {
+                    src,
+                    start,
+                    end,
+                    validated: true,
+                })
             }
-            Ready::Binary { src, start, end } => Event::Binary(slice(src, start, end)),
+            other => Ok(other),
+        }
+    }
+
+    /// Turns positions found by [`step`](Self::step) and [`check`](Self::check) into an
+    /// event borrowing the receive buffers, next to the outbox borrowing the rest.
+    pub(super) fn materialize(&mut self, ready: Ready) -> (Event<'_>, Outbox<'_>) {
+        let Connection { input, core } = self;
+        let input: &Input = input;
+        let event = match ready {
+            Ready::Text {
+                src, start, end, ..
+            } => {
+                let bytes = input.slice(src, start, end);
+                // SAFETY: `check` turned every text message into a validated one: its
+                // bytes either went, all of them and in order, through `rx_utf8`, whose
+                // `finish` succeeded (a message that arrived in pieces), or were just
+                // checked whole by `utf8::to_str` (a message in one frame).
+                #[allow(unsafe_code)]
+                let text = unsafe { crate::utf8::validated_str(bytes) };
+                Event::Text(text)
+            }
+            Ready::Binary { src, start, end } => Event::Binary(input.slice(src, start, end)),
             Ready::Fragment {
                 kind,
                 start,
@@ -415,7 +448,7 @@ impl Connection {
                 Event::Close(CloseFrame { code, reason })
             }
         };
-        Ok((event, Outbox { core }))
+        (event, Outbox { core })
     }
 
     /// Runs the receive state machine until an event is ready or input runs out.

@@ -71,6 +71,7 @@ impl Core {
             } else {
                 self.abandon();
                 self.pending_error = Some(Error::CloseTimeout);
+                self.note_cause(Error::CloseTimeout);
             }
         }
         if self.failed || self.close_sent {
@@ -80,6 +81,7 @@ impl Core {
             self.abandon();
             self.out.discard();
             self.pending_error = Some(Error::PongTimeout);
+            self.note_cause(Error::PongTimeout);
             return;
         }
         let last_rx = self.last_rx.unwrap_or(now);
@@ -87,6 +89,7 @@ impl Core {
             if now >= last_rx + idle {
                 self.send_close(Some(CloseCode::GOING_AWAY), "idle timeout");
                 self.pending_error = Some(Error::IdleTimeout);
+                self.note_cause(Error::IdleTimeout);
                 return;
             }
         }

@@ -213,3 +213,81 @@ pub fn feed_via_read_buf(conn: &mut Connection, bytes: &[u8], chunk: usize) -> (
     }
     (events, largest)
 }
+
+/// Where a run of [`drive`] stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `Next::Wait` with its deadline.
+    Wait(Option<hybi::Instant>),
+    /// `Next::Close`: the peer's close frame (code, reason) and the error.
+    Close {
+        peer: Option<(u16, String)>,
+        error: Option<Error>,
+        code: u16,
+    },
+}
+
+/// What [`drive`] saw: the events, every byte written, and where it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Driven {
+    pub events: Vec<Ev>,
+    pub written: Vec<u8>,
+    pub end: End,
+}
+
+/// Calls `next` until it waits or closes, copying out events and writing all output.
+/// `reply` runs on each event with its outbox (an echo, say).
+pub fn drive_with(
+    conn: &mut Connection,
+    mut reply: impl FnMut(&Event<'_>, &mut hybi::Outbox<'_>),
+) -> Driven {
+    let mut events = Vec::new();
+    let mut written = Vec::new();
+    loop {
+        match conn.next() {
+            hybi::Next::Event(e, mut out) => {
+                reply(&e, &mut out);
+                events.push(e.into());
+            }
+            hybi::Next::Write(t) => {
+                let bytes = t.bytes();
+                written.extend_from_slice(bytes);
+                let n = bytes.len();
+                t.consume(n);
+            }
+            hybi::Next::Wait(deadline) => {
+                return Driven {
+                    events,
+                    written,
+                    end: End::Wait(deadline),
+                };
+            }
+            hybi::Next::Close(closed) => {
+                let end = End::Close {
+                    peer: closed.peer.map(|f| (f.code.as_u16(), f.reason.to_owned())),
+                    error: closed.error,
+                    code: closed.code().as_u16(),
+                };
+                return Driven {
+                    events,
+                    written,
+                    end,
+                };
+            }
+        }
+    }
+}
+
+/// [`drive_with`] without replies.
+pub fn drive(conn: &mut Connection) -> Driven {
+    drive_with(conn, |_, _| {})
+}
+
+/// An echo for [`drive_with`]: text and binary messages go back as they came.
+pub fn echo(event: &Event<'_>, out: &mut hybi::Outbox<'_>) {
+    match *event {
+        Event::Text(t) => out.send_text(t).unwrap(),
+        Event::Binary(b) => out.send_binary(b).unwrap(),
+        _ => {}
+    }
+}
