@@ -21,6 +21,7 @@ use crate::random::RandomSource;
 use crate::time::Instant;
 use crate::utf8::Utf8Validator;
 
+mod deliver;
 mod drive;
 mod receive;
 mod send;
@@ -29,7 +30,7 @@ mod timers;
 pub use drive::{Closed, Next, Transmit};
 pub use send::Outbox;
 
-use receive::{RxFrame, RxMessage};
+use deliver::{RxFrame, RxMessage};
 use timers::{Timer, min_opt};
 
 /// Which end of the connection this engine is.
