@@ -379,6 +379,9 @@ impl Server {
 /// accept result:
 ///
 /// - A connection aborted or reset before it was taken, or a signal: skipped at once.
+///   So are the network errors Linux reports for the connection being taken
+///   (`ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`,
+///   `EOPNOTSUPP`, `ENETUNREACH`; accept(2) says to retry them).
 /// - Out of file descriptors (`EMFILE`, `ENFILE`) or of memory for sockets (`ENOBUFS`,
 ///   `ENOMEM`): the pending connection stays queued and the next accept would fail at
 ///   once, so it waits before the next try, 10 ms at first, doubling up to 200 ms while
@@ -441,6 +444,10 @@ impl AcceptBackoff {
                 log::debug!("accept: a connection ended before it was taken: {e}");
                 return Ok(None);
             }
+            _ if is_error_of_the_connection(&e) => {
+                log::debug!("accept: the connection being taken failed: {e}");
+                return Ok(None);
+            }
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                 thread::sleep(BACKOFF_FIRST);
                 return Ok(None);
@@ -468,6 +475,18 @@ impl AcceptBackoff {
             .saturating_mul(1 << doublings)
             .min(BACKOFF_MAX)
     }
+}
+
+/// A network error Linux reports from accept for the connection it was taking
+/// (accept(2), NOTES): the next connection may be fine.
+fn is_error_of_the_connection(e: &io::Error) -> bool {
+    // ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+    // ENETUNREACH.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CODES: &[i32] = &[100, 71, 92, 112, 64, 113, 95, 101];
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const CODES: &[i32] = &[];
+    e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
 /// Out of file descriptors or of memory: the error says nothing about the pending
@@ -746,6 +765,12 @@ mod tests {
                 io::ErrorKind::ConnectionReset,
             ] {
                 assert!(matches!(backoff.check::<()>(Err(kind.into())), Ok(None)));
+            }
+            #[cfg(target_os = "linux")]
+            for errno in [71, 100, 113] {
+                // EPROTO, ENETDOWN, EHOSTUNREACH.
+                let e = io::Error::from_raw_os_error(errno);
+                assert!(matches!(backoff.check::<()>(Err(e)), Ok(None)), "{errno}");
             }
             assert!(start.elapsed() < Duration::from_millis(9), "no wait");
             let broken = backoff.check::<()>(Err(io::ErrorKind::InvalidInput.into()));
