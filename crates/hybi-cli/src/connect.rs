@@ -1,14 +1,24 @@
 //! `hybi connect`: an interactive client. Each stdin line is sent as a message; each
 //! message received is printed on stdout; status goes to stderr.
+//!
+//! Every way out closes the connection first: the end of stdin with 1000 (then the
+//! closing handshake, bounded by the engine's close timeout), Ctrl-C with 1001 and a
+//! line that cannot be sent (not UTF-8 in text mode, or stdin unreadable) with 1000,
+//! each waiting at most 2 s for the server's answer before exiting with its own status
+//! (see `hybi --help`).
 
 use std::io::{BufRead, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
-use hybi_std::{ClientBuilder, CloseCode, Error, Message};
+use hybi_std::{ClientBuilder, CloseCode, Error, Message, Writer};
 
 use crate::ConnectArgs;
 use crate::exit::{Exit, client_error};
+
+/// How long a close we start on Ctrl-C or bad input waits for the server's answer.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How the connection ended, as the reader saw it.
 enum End {
@@ -18,6 +28,27 @@ enum End {
     Closed,
     /// It failed.
     Failed(String),
+}
+
+/// What the main thread waits for.
+enum Event {
+    /// The reader saw the connection end.
+    Ended(End),
+    /// Stdin reached its end; every line was sent.
+    InputDone,
+    /// Stdin could not be read, or (text mode) a line was not UTF-8: nothing after it
+    /// was sent. The message says which.
+    BadInput(String),
+    /// A send failed (the reader reports how the connection ended).
+    SendFailed(String),
+    /// Ctrl-C (or SIGTERM, SIGHUP).
+    Interrupted,
+}
+
+/// Why we close the connection ourselves before exiting with a status of our own.
+enum Abort {
+    Interrupted,
+    BadInput,
 }
 
 pub(crate) fn run(args: &ConnectArgs) -> Exit {
@@ -40,6 +71,23 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
         Some(Some(d)) => Some(d),
         None => None,
     };
+
+    // Ctrl-C is caught from the start: while connecting there is nothing to close and
+    // the process exits at once; once connected it closes the connection first.
+    let (events, inbox) = mpsc::channel();
+    let connected = Arc::new(AtomicBool::new(false));
+    {
+        let events = events.clone();
+        let connected = Arc::clone(&connected);
+        if let Err(e) = ctrlc::set_handler(move || {
+            if !connected.load(Ordering::SeqCst) || events.send(Event::Interrupted).is_err() {
+                std::process::exit(Exit::Interrupted as i32);
+            }
+        }) {
+            eprintln!("hybi connect: cannot catch Ctrl-C: {e}");
+        }
+    }
+
     let (ws, response) = match builder.connect() {
         Ok(pair) => pair,
         Err(e) => {
@@ -48,10 +96,6 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
             return exit;
         }
     };
-    match response.protocol() {
-        Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
-        None => eprintln!("connected to {}", args.url),
-    }
     let (mut reader, writer) = match ws.split() {
         Ok(halves) => halves,
         Err(e) => {
@@ -59,34 +103,43 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
             return Exit::Abnormal;
         }
     };
+    connected.store(true, Ordering::SeqCst);
+    // From here on Ctrl-C closes the connection.
+    match response.protocol() {
+        Some(p) => eprintln!("connected to {} (subprotocol {p})", args.url),
+        None => eprintln!("connected to {}", args.url),
+    }
 
+    // Set once the connection is over: stdin lines and pings are no longer sent.
     let finished = Arc::new(AtomicBool::new(false));
-    let reader_done = Arc::clone(&finished);
-    let reader_thread = std::thread::spawn(move || -> () {
-        let stdout = std::io::stdout();
-        let end = loop {
-            let message = reader.read();
-            let mut out = stdout.lock();
-            match message {
-                Ok(Message::Text(t)) => {
-                    let _ = writeln!(out, "{t}");
+    {
+        let events = events.clone();
+        let finished = Arc::clone(&finished);
+        std::thread::spawn(move || {
+            let stdout = std::io::stdout();
+            let end = loop {
+                let message = reader.read();
+                let mut out = stdout.lock();
+                match message {
+                    Ok(Message::Text(t)) => {
+                        let _ = writeln!(out, "{t}");
+                    }
+                    Ok(Message::Binary(b)) => {
+                        let _ = writeln!(out, "{}", describe_binary(&b));
+                    }
+                    Ok(Message::Pong(p)) => eprintln!("pong ({} bytes)", p.len()),
+                    Ok(Message::Close(info)) => break End::PeerClosed(info.code, info.reason),
+                    Ok(_) => {}
+                    Err(Error::ConnectionClosed) => break End::Closed,
+                    Err(e) => break End::Failed(e.to_string()),
                 }
-                Ok(Message::Binary(b)) => {
-                    let _ = writeln!(out, "{}", describe_binary(&b));
-                }
-                Ok(Message::Pong(p)) => eprintln!("pong ({} bytes)", p.len()),
-                Ok(Message::Close(info)) => break End::PeerClosed(info.code, info.reason),
-                Ok(_) => {}
-                Err(Error::ConnectionClosed) => break End::Closed,
-                Err(e) => break End::Failed(e.to_string()),
-            }
-            let _ = out.flush();
-        };
-        reader_done.store(true, Ordering::SeqCst);
-        let _ = stdout.lock().flush();
-        // The connection is over: stop now, even if stdin is still open.
-        std::process::exit(finish(end) as i32);
-    });
+                let _ = out.flush();
+            };
+            finished.store(true, Ordering::SeqCst);
+            let _ = stdout.lock().flush();
+            let _ = events.send(Event::Ended(end));
+        });
+    }
 
     if let Some(interval) = ping {
         let writer = writer.clone();
@@ -103,37 +156,145 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
         });
     }
 
-    // stdin → messages, until EOF or the connection ends.
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    let mut lock = stdin.lock();
-    loop {
+    {
+        let writer = writer.clone();
+        let binary = args.binary;
+        let finished = Arc::clone(&finished);
+        std::thread::spawn(move || {
+            let event = send_lines(std::io::stdin().lock(), &writer, binary, &finished);
+            let _ = events.send(event);
+        });
+    }
+
+    // The process ends when this returns, whatever the other threads are doing (one
+    // blocked reading stdin does not keep it alive).
+    supervise(&inbox, &writer)
+}
+
+/// Sends each line of `input` as a message until its end, a bad line, a failed send
+/// or the end of the connection; returns what stopped it. In binary mode a line's raw
+/// bytes are sent; in text mode a line that is not UTF-8 stops the input.
+fn send_lines(
+    mut input: impl BufRead,
+    writer: &Writer<std::net::TcpStream>,
+    binary: bool,
+    finished: &AtomicBool,
+) -> Event {
+    let mut line = Vec::new();
+    for number in 1u64.. {
         line.clear();
-        match lock.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
             Ok(_) => {}
+            Err(e) => return Event::BadInput(format!("cannot read stdin: {e}")),
         }
         if finished.load(Ordering::SeqCst) {
             break;
         }
-        let text = line.trim_end_matches(['\n', '\r']);
-        let sent = if args.binary {
-            writer.send_binary(text.as_bytes())
+        let content = strip_line_end(&line);
+        let sent = if binary {
+            writer.send_binary(content)
         } else {
-            writer.send_text(text)
+            match std::str::from_utf8(content) {
+                Ok(text) => writer.send_text(text),
+                Err(e) => {
+                    return Event::BadInput(format!(
+                        "line {number} is not valid UTF-8 ({e}); text messages must be \
+                         UTF-8 (--binary sends raw bytes)"
+                    ));
+                }
+            }
         };
         if let Err(e) = sent {
-            eprintln!("hybi connect: send failed: {e}");
-            break;
+            return Event::SendFailed(e.to_string());
         }
     }
-    if !finished.load(Ordering::SeqCst) {
-        let _ = writer.close(CloseCode::NORMAL, "");
+    Event::InputDone
+}
+
+/// A line without its end (`\n`, `\r\n`, any trailing run of them).
+fn strip_line_end(line: &[u8]) -> &[u8] {
+    let keep = line
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
+    &line[..keep]
+}
+
+/// Waits for the connection to end and decides the exit status: on the end of input
+/// (or a failed send) it closes with 1000 and waits for the closing handshake (the
+/// engine's close timeout bounds it); on Ctrl-C (1001) or bad input (1000) it closes,
+/// waits at most [`CLOSE_WAIT`] for the answer, and exits with a status of its own.
+fn supervise(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>) -> Exit {
+    let mut closing = false;
+    loop {
+        let Ok(event) = inbox.recv() else {
+            eprintln!("hybi connect: the reader stopped unexpectedly");
+            return Exit::Abnormal;
+        };
+        match event {
+            Event::Ended(end) => return finish(end),
+            Event::InputDone => {}
+            Event::SendFailed(why) => eprintln!("hybi connect: send failed: {why}"),
+            Event::BadInput(why) => {
+                eprintln!("hybi connect: {why}");
+                return abort(inbox, writer, Abort::BadInput);
+            }
+            Event::Interrupted => return abort(inbox, writer, Abort::Interrupted),
+        }
+        if !closing {
+            closing = true;
+            close_in_background(writer, CloseCode::NORMAL);
+        }
     }
-    // The reader ends the process when the closing handshake completes (or fails).
-    let _ = reader_thread.join();
-    eprintln!("hybi connect: the reader stopped unexpectedly");
-    Exit::Abnormal
+}
+
+/// Closes the connection (1001 on Ctrl-C, 1000 on bad input), waits at most
+/// [`CLOSE_WAIT`] for the server's answer (a second Ctrl-C stops waiting), and returns
+/// the status for `why`.
+fn abort(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>, why: Abort) -> Exit {
+    let (code, exit) = match why {
+        Abort::Interrupted => (CloseCode::GOING_AWAY, Exit::Interrupted),
+        Abort::BadInput => (CloseCode::NORMAL, Exit::BadInput),
+    };
+    if matches!(why, Abort::Interrupted) {
+        eprintln!("hybi connect: interrupted, closing with {code}");
+    }
+    close_in_background(writer, code);
+    let until = Instant::now() + CLOSE_WAIT;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(Event::Ended(End::PeerClosed(theirs, _))) => {
+                eprintln!("closed: the server answered {theirs}");
+                return exit;
+            }
+            Ok(Event::Ended(End::Closed)) => return exit,
+            Ok(Event::Ended(End::Failed(e))) => {
+                eprintln!("hybi connect: the connection failed while closing: {e}");
+                return exit;
+            }
+            Ok(Event::Interrupted) => return exit,
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!(
+                    "hybi connect: no answer to the close within {} s",
+                    CLOSE_WAIT.as_secs()
+                );
+                return exit;
+            }
+        }
+    }
+}
+
+/// Starts the closing handshake from another thread: a send blocked on a server that
+/// stopped reading holds the connection, and waiting for the end (or a Ctrl-C) must not
+/// depend on it. A close already started is left as it is.
+fn close_in_background(writer: &Writer<std::net::TcpStream>, code: CloseCode) {
+    let writer = writer.clone();
+    std::thread::spawn(move || {
+        let _ = writer.close(code, "");
+    });
 }
 
 fn finish(end: End) -> Exit {

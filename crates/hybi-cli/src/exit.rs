@@ -5,12 +5,16 @@ use std::process::ExitCode;
 /// The text `--help` shows after the options.
 pub(crate) const HELP: &str = "\
 Exit status:
-  0  success (connect: the connection closed normally, 1000 or 1001)
-  1  the connection ended abnormally (another close code, a protocol error, a drop)
-  2  usage error (bad arguments, bad URL, bad header)
-  3  network error (name did not resolve, connection refused, cannot listen)
-  4  the server refused the upgrade (HTTP status printed)
-  5  load: connections failed or echoes were wrong";
+    0  success (connect: the connection closed normally, 1000 or 1001)
+    1  the connection ended abnormally (another close code, a protocol error, a drop)
+    2  usage error (bad arguments, bad URL, bad header)
+    3  network error (name did not resolve, connection refused, cannot listen)
+    4  the server refused the upgrade (HTTP status printed)
+    5  load: connections failed or echoes were wrong
+    6  connect: stdin could not be read, or a line was not UTF-8 in text mode (the
+       lines before it were sent; the connection was closed with 1000 first)
+  130  connect: interrupted by Ctrl-C (or SIGTERM, SIGHUP); the connection was closed
+       with 1001 first, waiting up to 2 s for the server's answer";
 
 /// Why the command stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub(crate) enum Exit {
     Network = 3,
     Refused = 4,
     LoadFailed = 5,
+    BadInput = 6,
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {

@@ -57,7 +57,8 @@ pub(crate) struct ConnectArgs {
     /// Add a request header, e.g. --header 'Authorization: Bearer x' (repeatable).
     #[arg(long = "header", value_name = "'K: V'")]
     pub(crate) headers: Vec<String>,
-    /// Send each line as a binary message instead of text.
+    /// Send each line as a binary message instead of text: its bytes as they are
+    /// (without the line end), UTF-8 or not.
     #[arg(long)]
     pub(crate) binary: bool,
     /// Send a ping every SECS seconds.

@@ -358,4 +358,217 @@ fn help_documents_the_exit_codes() {
     for cmd in ["serve", "connect", "load"] {
         assert!(help.contains(cmd));
     }
+    for documented in ["  6  connect: ", "not UTF-8", "130  connect: interrupted"] {
+        assert!(help.contains(documented), "{documented:?} in {help}");
+    }
+}
+
+/// What a [`Recorder`] server saw on one connection.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Open,
+    Text(String),
+    Binary(Vec<u8>),
+    Close(u16),
+}
+
+/// A hybi-std server handler that reports everything it sees on a channel (and
+/// echoes nothing).
+struct Recorder(mpsc::Sender<Seen>);
+
+impl hybi_std::Handler for Recorder {
+    fn on_open(&mut self, _: &hybi_std::Peer) {
+        let _ = self.0.send(Seen::Open);
+    }
+    fn on_text(&mut self, _: &hybi_std::Peer, text: &str) {
+        let _ = self.0.send(Seen::Text(text.to_owned()));
+    }
+    fn on_binary(&mut self, _: &hybi_std::Peer, data: &[u8]) {
+        let _ = self.0.send(Seen::Binary(data.to_vec()));
+    }
+    fn on_close(&mut self, _: &hybi_std::Peer, code: hybi_std::CloseCode, _: &str) {
+        let _ = self.0.send(Seen::Close(code.as_u16()));
+    }
+}
+
+/// An in-process server on a free port that records what each connection to `/`
+/// sends; returns its handle (dropping it stops the server), its URL and the channel.
+fn recorder() -> (hybi_std::ServerHandle, String, mpsc::Receiver<Seen>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = hybi_std::Server::builder()
+        .route("/", move |_| {
+            Recorder(tx.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        })
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    (server, url, rx)
+}
+
+/// Everything the recorder saw up to and including the close (panics after 5 s).
+fn seen_until_close(rx: &mpsc::Receiver<Seen>) -> Vec<Seen> {
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(s) => {
+                let done = matches!(s, Seen::Close(_));
+                seen.push(s);
+                if done {
+                    return seen;
+                }
+            }
+            Err(e) => panic!("no close after {seen:?}: {e}"),
+        }
+    }
+}
+
+/// Runs `hybi connect` with raw bytes on stdin (closed after them).
+fn connect_bytes(args: &[&str], input: &[u8]) -> Output {
+    let mut child = hybi()
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    wait_with_timeout(child, Duration::from_secs(10))
+}
+
+#[test]
+fn connect_binary_sends_lines_that_are_not_utf8_as_they_are() {
+    let (_server, url, rx) = recorder();
+    let out = connect_bytes(
+        &[&url, "--binary"],
+        b"one\n\xff\xfe not utf-8 \xc3\n\x00three\r\nfour",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        seen_until_close(&rx),
+        [
+            Seen::Open,
+            Seen::Binary(b"one".to_vec()),
+            Seen::Binary(b"\xff\xfe not utf-8 \xc3".to_vec()),
+            Seen::Binary(b"\x00three".to_vec()),
+            Seen::Binary(b"four".to_vec()),
+            Seen::Close(1000),
+        ]
+    );
+}
+
+#[test]
+fn connect_text_stops_at_a_line_that_is_not_utf8_closes_and_fails() {
+    let (_server, url, rx) = recorder();
+    let out = connect_bytes(&[&url], b"first\nsecond\nbad \xff line\nafter\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("line 3 is not valid UTF-8"), "{stderr}");
+    assert_eq!(
+        seen_until_close(&rx),
+        [
+            Seen::Open,
+            Seen::Text("first".into()),
+            Seen::Text("second".into()),
+            Seen::Close(1000),
+        ]
+    );
+}
+
+#[test]
+fn ctrl_c_on_connect_closes_the_connection_first() {
+    let (_server, url, rx) = recorder();
+    let mut client = hybi()
+        .args(["connect", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"hello\n").unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    for want in [Seen::Open, Seen::Text("hello".into())] {
+        let left = until.saturating_duration_since(Instant::now());
+        assert_eq!(rx.recv_timeout(left).unwrap(), want);
+    }
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &client.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_with_timeout(client, Duration::from_secs(5));
+    let took = sent.elapsed();
+    let stderr = text(&out.stderr);
+    let close = rx.recv_timeout(Duration::from_secs(1));
+    assert!(
+        matches!(close, Ok(Seen::Close(1000 | 1001))),
+        "{close:?}: {stderr}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    drop(stdin);
+}
+
+#[test]
+fn ctrl_c_on_connect_waits_only_briefly_for_a_server_that_never_answers() {
+    // The server completes the handshake, then reads nothing and answers nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (opened, open) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let ws = hybi_std::accept(stream).unwrap();
+        let _ = opened.send(());
+        std::thread::sleep(Duration::from_secs(10));
+        drop(ws);
+    });
+    let mut client = hybi()
+        .args(["connect", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = client.stdin.take().unwrap();
+    let stderr = lines_of(client.stderr.take().unwrap());
+    open.recv_timeout(Duration::from_secs(5)).unwrap();
+    // "connected" is printed once Ctrl-C closes the connection (before, it exits).
+    let connected = stderr.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(connected.starts_with("connected to"), "{connected}");
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &client.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_with_timeout(client, Duration::from_secs(5));
+    let took = sent.elapsed();
+    let stderr: String = stderr.iter().map(|l| l + "\n").collect();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("no answer to the close"), "{stderr}");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(4),
+        "took {took:?}: {stderr}"
+    );
+}
+
+/// The lines of a child's output, on a channel that ends with the output.
+fn lines_of(output: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }

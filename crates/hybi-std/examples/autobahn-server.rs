@@ -6,7 +6,7 @@
 
 use std::net::TcpListener;
 
-use hybi_std::Message;
+use hybi_std::{AcceptBackoff, Message};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
@@ -14,8 +14,14 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9002".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("autobahn echo server (hybi-std) on {addr}");
+    // An accept that fails for lack of file descriptors fails again at once: the
+    // back-off waits between tries (and logs once) instead of spinning a core, and
+    // ends the loop on an error that does not pass.
+    let mut backoff = AcceptBackoff::new();
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        let Some(stream) = backoff.check(stream)? else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         std::thread::spawn(move || {
             let Ok(mut ws) = hybi_std::accept(stream) else {

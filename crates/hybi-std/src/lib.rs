@@ -6,8 +6,9 @@
 //! - Clients: [`connect`] or a [`ClientBuilder`] (subprotocols, headers, timeouts,
 //!   engine [`Config`]); [`ClientBuilder::connect_with_stream`] runs over any stream
 //!   (TLS, Unix socket).
-//! - Servers: [`accept`] / [`accept_with`] on a stream you accepted, or the
-//!   thread-per-connection [`Server`] with routes and [`Handler`] callbacks.
+//! - Servers: [`accept`] / [`accept_with`] on a stream you accepted (with
+//!   [`AcceptBackoff`] to keep your accept loop going through `EMFILE` and the like),
+//!   or the thread-per-connection [`Server`] with routes and [`Handler`] callbacks.
 //! - The socket: [`WebSocket`] reads messages (answering pings, running the keepalive
 //!   and close timers), sends text, binary and fragments, closes with a code and
 //!   reason, and splits into a [`Reader`] and a [`Writer`] for two threads.
@@ -34,13 +35,19 @@
 //! ## Server
 //!
 //! ```no_run
-//! use hybi_std::{Error, Message};
+//! use hybi_std::{AcceptBackoff, Error, Message};
 //! use std::net::TcpListener;
 //!
 //! let listener = TcpListener::bind("127.0.0.1:9002")?;
+//! // Out of file descriptors, say, accept fails at once until one is free: wait
+//! // between tries instead of spinning (see AcceptBackoff).
+//! let mut backoff = AcceptBackoff::new();
 //! for stream in listener.incoming() {
+//!     let Some(stream) = backoff.check(stream)? else {
+//!         continue;
+//!     };
 //!     std::thread::spawn(move || -> hybi_std::Result<()> {
-//!         let mut ws = hybi_std::accept(stream?)?;
+//!         let mut ws = hybi_std::accept(stream)?;
 //!         loop {
 //!             match ws.read() {
 //!                 Ok(Message::Text(t)) => ws.send_text(&t)?,
@@ -71,7 +78,7 @@ pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use error::{Error, HandshakeError, Result};
 pub use message::{CloseInfo, Message};
-pub use server::{Handler, Peer, Server, ServerBuilder, ServerHandle};
+pub use server::{AcceptBackoff, Handler, Peer, Server, ServerBuilder, ServerHandle};
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};

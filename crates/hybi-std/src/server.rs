@@ -328,24 +328,19 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error), each
-    /// on its own thread. A thread whose connection ended waits up to 10 s for the
-    /// next one (64 threads at most wait), so a stream of short connections does not
-    /// start a thread for each.
+    /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error that
+    /// does not pass, see [`AcceptBackoff`]), each on its own thread. A thread whose
+    /// connection ended waits up to 10 s for the next one (64 threads at most wait), so
+    /// a stream of short connections does not start a thread for each.
     pub fn run(self) -> io::Result<()> {
+        let mut backoff = AcceptBackoff::new();
         loop {
             let accepted = self.listener.accept();
             if self.inner.stopping.load(Ordering::Acquire) {
                 break;
             }
-            let (stream, addr) = match accepted {
-                Ok(s) => s,
-                Err(e) if is_transient(&e) => {
-                    log::warn!("accept failed: {e}");
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some((stream, addr)) = backoff.check(accepted)? else {
+                continue;
             };
             let Some((stream, addr)) = self.inner.idle.hand_over((stream, addr)) else {
                 continue; // a thread that served an earlier connection took it
@@ -379,14 +374,150 @@ impl Server {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || e.raw_os_error().is_some_and(|c| c == 24 || c == 23) // EMFILE, ENFILE
+/// Keeps a loop around [`TcpListener::accept`] going through the errors that pass, as
+/// [`Server::run`] does, without spinning a core or flooding the log. Hand it every
+/// accept result:
+///
+/// - A connection aborted or reset before it was taken, or a signal: skipped at once.
+///   So are the network errors Linux reports for the connection being taken
+///   (`ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`,
+///   `EOPNOTSUPP`, `ENETUNREACH`; accept(2) says to retry them).
+/// - Out of file descriptors (`EMFILE`, `ENFILE`) or of memory for sockets (`ENOBUFS`,
+///   `ENOMEM`): the pending connection stays queued and the next accept would fail at
+///   once, so it waits before the next try, 10 ms at first, doubling up to 200 ms while
+///   the shortage lasts. A warning is logged when such an episode starts and a note
+///   when accepting works again, not one per failure.
+/// - `WouldBlock` or `TimedOut` (a non-blocking listener, or one with a timeout): waits
+///   10 ms, logs nothing.
+/// - Anything else means the listener itself is broken: returned.
+///
+/// ```no_run
+/// use hybi_std::AcceptBackoff;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:9002")?;
+/// let mut backoff = AcceptBackoff::new();
+/// for accepted in listener.incoming() {
+///     let Some(stream) = backoff.check(accepted)? else {
+///         continue; // it already waited if waiting helps
+///     };
+///     std::thread::spawn(move || hybi_std::accept(stream).map(|_ws| ()));
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    /// Resource shortages in a row (0: the last accept did not fail for lack of one).
+    shortages: u32,
+}
+
+/// The first wait after a resource shortage (and after `WouldBlock`).
+const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// The longest wait while a shortage lasts: how late a freed descriptor is noticed.
+const BACKOFF_MAX: Duration = Duration::from_millis(200);
+
+impl AcceptBackoff {
+    /// No failures seen yet.
+    pub fn new() -> AcceptBackoff {
+        AcceptBackoff::default()
+    }
+
+    /// Takes an accept result: `Ok(Some(_))` for a connection, `Ok(None)` (after
+    /// waiting, if waiting helps) when the caller should just accept again, `Err` when
+    /// the error does not pass and the loop should stop.
+    pub fn check<T>(&mut self, accepted: io::Result<T>) -> io::Result<Option<T>> {
+        let e = match accepted {
+            Ok(connection) => {
+                if self.shortages > 0 {
+                    log::info!(
+                        "accepting connections again after {} failed attempts",
+                        self.shortages
+                    );
+                    self.shortages = 0;
+                }
+                return Ok(Some(connection));
+            }
+            Err(e) => e,
+        };
+        match e.kind() {
+            io::ErrorKind::Interrupted => return Ok(None),
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {
+                log::debug!("accept: a connection ended before it was taken: {e}");
+                return Ok(None);
+            }
+            _ if is_error_of_the_connection(&e) => {
+                log::debug!("accept: the connection being taken failed: {e}");
+                return Ok(None);
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                thread::sleep(BACKOFF_FIRST);
+                return Ok(None);
+            }
+            _ => {}
+        }
+        if !is_resource_shortage(&e) {
+            return Err(e);
+        }
+        if self.shortages == 0 {
+            log::warn!(
+                "accept failed: {e}; retrying, at most {} ms apart, until it works",
+                BACKOFF_MAX.as_millis()
+            );
+        }
+        thread::sleep(self.delay());
+        self.shortages = self.shortages.saturating_add(1);
+        Ok(None)
+    }
+
+    /// The wait before the next accept after `self.shortages` shortages in a row.
+    fn delay(&self) -> Duration {
+        let doublings = self.shortages.min(16);
+        BACKOFF_FIRST
+            .saturating_mul(1 << doublings)
+            .min(BACKOFF_MAX)
+    }
+}
+
+/// A network error Linux reports from accept for the connection it was taking
+/// (accept(2), NOTES): the next connection may be fine.
+fn is_error_of_the_connection(e: &io::Error) -> bool {
+    // ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP,
+    // ENETUNREACH.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CODES: &[i32] = &[100, 71, 92, 112, 64, 113, 95, 101];
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const CODES: &[i32] = &[];
+    e.raw_os_error().is_some_and(|c| CODES.contains(&c))
+}
+
+/// Out of file descriptors or of memory: the error says nothing about the pending
+/// connection, which the next accept would fail to take just the same.
+fn is_resource_shortage(e: &io::Error) -> bool {
+    // EMFILE, ENFILE and ENOBUFS have no `ErrorKind` of their own.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CODES: &[i32] = &[24, 23, 105];
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    const CODES: &[i32] = &[24, 23, 55];
+    // WSAEMFILE, WSAENOBUFS.
+    #[cfg(windows)]
+    const CODES: &[i32] = &[10024, 10055];
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly",
+        windows
+    )))]
+    const CODES: &[i32] = &[24, 23];
+    e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
 /// The listen backlog [`ServerBuilder::bind`] asks for (the kernel caps it at
@@ -538,4 +669,242 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     handler.on_close(&peer, code, &reason);
     // Let the closing handshake finish (the server closes TCP first).
     let _ = reader.read();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(unix)]
+    use std::fs::File;
+    #[cfg(unix)]
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    /// Records every log record with the name of the thread that logged it.
+    struct Recorder;
+
+    static RECORDS: Mutex<Vec<(String, log::Level, String)>> = Mutex::new(Vec::new());
+
+    impl log::Log for Recorder {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            let thread = thread::current().name().unwrap_or("").to_owned();
+            let message = record.args().to_string();
+            let mut records = RECORDS.lock().unwrap_or_else(|p| p.into_inner());
+            records.push((thread, record.level(), message));
+        }
+        fn flush(&self) {}
+    }
+
+    fn install_logger() {
+        let _ = log::set_logger(&Recorder);
+        log::set_max_level(log::LevelFilter::Info);
+    }
+
+    /// How many records `thread` logged at `level` starting with `prefix`.
+    fn logged(thread: &str, level: log::Level, prefix: &str) -> usize {
+        let records = RECORDS.lock().unwrap_or_else(|p| p.into_inner());
+        records
+            .iter()
+            .filter(|(t, l, m)| t == thread && *l == level && m.starts_with(prefix))
+            .count()
+    }
+
+    /// Runs `f` on a thread of its own name (the records it logs are told apart by it).
+    fn on_thread<R: Send + 'static>(name: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn emfile() -> io::Error {
+        io::Error::from_raw_os_error(if cfg!(windows) { 10024 } else { 24 })
+    }
+
+    #[test]
+    fn a_resource_shortage_waits_longer_each_time_and_warns_once_per_episode() {
+        install_logger();
+        let name = "backoff-episodes";
+        on_thread(name, || {
+            let mut backoff = AcceptBackoff::new();
+            for episode in 1..=2 {
+                let start = Instant::now();
+                for _ in 0..4 {
+                    assert!(matches!(backoff.check::<()>(Err(emfile())), Ok(None)));
+                }
+                // 10 + 20 + 40 + 80 ms.
+                let waited = start.elapsed();
+                assert!(waited >= Duration::from_millis(150), "{waited:?}");
+                assert_eq!(logged(name, log::Level::Warn, "accept failed"), episode);
+                assert!(matches!(backoff.check(Ok(7)), Ok(Some(7))));
+                assert_eq!(logged(name, log::Level::Info, "accepting"), episode);
+            }
+        });
+        let mut backoff = AcceptBackoff { shortages: 40 };
+        assert_eq!(backoff.delay(), BACKOFF_MAX);
+        let start = Instant::now();
+        assert!(matches!(backoff.check::<()>(Err(emfile())), Ok(None)));
+        assert!(start.elapsed() < BACKOFF_MAX * 3, "the wait is capped");
+    }
+
+    #[test]
+    fn errors_of_one_connection_pass_at_once_and_a_broken_listener_is_reported() {
+        install_logger();
+        let name = "backoff-kinds";
+        on_thread(name, || {
+            let mut backoff = AcceptBackoff::new();
+            let start = Instant::now();
+            for kind in [
+                io::ErrorKind::Interrupted,
+                io::ErrorKind::ConnectionAborted,
+                io::ErrorKind::ConnectionReset,
+            ] {
+                assert!(matches!(backoff.check::<()>(Err(kind.into())), Ok(None)));
+            }
+            #[cfg(target_os = "linux")]
+            for errno in [71, 100, 113] {
+                // EPROTO, ENETDOWN, EHOSTUNREACH.
+                let e = io::Error::from_raw_os_error(errno);
+                assert!(matches!(backoff.check::<()>(Err(e)), Ok(None)), "{errno}");
+            }
+            assert!(start.elapsed() < Duration::from_millis(9), "no wait");
+            let broken = backoff.check::<()>(Err(io::ErrorKind::InvalidInput.into()));
+            assert!(matches!(broken, Err(e) if e.kind() == io::ErrorKind::InvalidInput));
+            assert_eq!(logged(name, log::Level::Warn, ""), 0);
+        });
+    }
+
+    /// Set in the child process that
+    /// `out_of_file_descriptors_neither_spins_nor_floods_the_log` runs itself in.
+    #[cfg(unix)]
+    const EMFILE_CHILD: &str = "HYBI_STD_TEST_EMFILE_CHILD";
+    #[cfg(unix)]
+    const EMFILE_TEST: &str =
+        "server::tests::out_of_file_descriptors_neither_spins_nor_floods_the_log";
+
+    /// Runs out of file descriptors for real, in a child process with a low limit (the
+    /// other tests of this process need theirs): an accept loop using [`AcceptBackoff`]
+    /// and [`Server::run`] each meet `EMFILE` for half a second with a connection
+    /// pending, then get their descriptor back.
+    #[cfg(unix)]
+    #[test]
+    fn out_of_file_descriptors_neither_spins_nor_floods_the_log() {
+        if std::env::var_os(EMFILE_CHILD).is_some() {
+            emfile_child();
+            return;
+        }
+        let out = std::process::Command::new("sh")
+            .args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", EMFILE_TEST, "--nocapture", "--test-threads=1"])
+            .env(EMFILE_CHILD, "1")
+            .output()
+            .unwrap();
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{output}");
+        assert!(
+            output.contains("1 passed"),
+            "the child ran no test: {output}"
+        );
+    }
+
+    /// Opens files until the descriptors run out, then closes one: the next socket
+    /// takes the last descriptor.
+    #[cfg(unix)]
+    fn exhaust_descriptors() -> Vec<File> {
+        let mut files = Vec::new();
+        loop {
+            match File::open("/dev/null") {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(24), "{e}");
+                    break;
+                }
+            }
+        }
+        assert!(files.pop().is_some(), "no descriptor at all");
+        files
+    }
+
+    #[cfg(unix)]
+    fn emfile_child() {
+        install_logger();
+        let short = Duration::from_millis(500);
+
+        // An accept loop as the examples have it. Linux takes the descriptor when
+        // accept is called, not when a connection comes: a call already waiting would
+        // succeed, so the descriptors run out before the loop starts.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let files = exhaust_descriptors();
+        let client = TcpStream::connect(addr).unwrap();
+        let tries = Arc::new(AtomicUsize::new(0));
+        let accept_loop = {
+            let tries = Arc::clone(&tries);
+            thread::Builder::new()
+                .name("emfile-loop".into())
+                .spawn(move || {
+                    let mut backoff = AcceptBackoff::new();
+                    loop {
+                        let accepted = listener.accept();
+                        tries.fetch_add(1, Ordering::SeqCst);
+                        if let Some((stream, _)) = backoff.check(accepted).unwrap() {
+                            return stream;
+                        }
+                    }
+                })
+                .unwrap()
+        };
+        thread::sleep(short);
+        let tries_while_short = tries.load(Ordering::SeqCst);
+        drop(files);
+        let accepted = accept_loop.join().unwrap();
+        // 10, 20, 40, 80, 160, 200 ms... : 5 or 6 tries in half a second, where a loop
+        // that does not wait makes hundreds of thousands.
+        assert!(
+            (2..=8).contains(&tries_while_short),
+            "{tries_while_short} accepts in {short:?}"
+        );
+        assert_eq!(logged("emfile-loop", log::Level::Warn, "accept failed"), 1);
+        assert_eq!(logged("emfile-loop", log::Level::Info, "accepting"), 1);
+        drop((accepted, client));
+
+        // The server.
+        struct Quiet;
+        impl Handler for Quiet {}
+        let server = Server::builder()
+            .route("/", |_| Quiet)
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let files = exhaust_descriptors();
+        let client = TcpStream::connect(addr).unwrap();
+        let server = server.spawn().unwrap();
+        thread::sleep(short);
+        let warnings = logged("hybi-accept", log::Level::Warn, "accept failed");
+        drop(files);
+        // The pending connection is taken once a descriptor is free.
+        let start = Instant::now();
+        let url = format!("ws://{addr}/");
+        let connected = crate::ClientBuilder::new(&url).connect_with_stream(client);
+        assert!(connected.is_ok(), "{:?}", connected.err());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(warnings, 1, "one warning for the episode");
+        assert_eq!(logged("hybi-accept", log::Level::Info, "accepting"), 1);
+        drop(connected);
+        server.shutdown();
+    }
 }
