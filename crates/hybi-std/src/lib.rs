@@ -65,13 +65,14 @@
 
 mod accept;
 mod client;
-mod clock;
+mod engine;
 mod error;
 mod message;
 mod server;
 mod socket;
 mod split;
 mod stream;
+mod timeout;
 mod workers;
 
 pub use accept::{Acceptor, accept, accept_with};

@@ -5,13 +5,11 @@ use std::time::{Duration, Instant as StdInstant};
 
 use hybi::{CloseCode, Connection, Event, MessageKind, State};
 
-use crate::clock;
+use crate::engine::{Engine, Side, read_event};
 use crate::error::{Error, Result};
 use crate::message::{CloseInfo, Message};
 use crate::stream::Stream;
-
-/// How many slices a vectored write takes at most.
-const WRITE_SLICES: usize = 16;
+use crate::timeout::ReadTimeout;
 
 /// An open WebSocket over a blocking stream `S`.
 ///
@@ -20,21 +18,32 @@ const WRITE_SLICES: usize = 16;
 /// non-blocking stream a `WouldBlock` leaves the bytes queued in the engine, and
 /// [`flush`](Self::flush) writes them later. Nothing queued is ever lost.
 pub struct WebSocket<S> {
-    stream: S,
-    conn: Connection,
+    engine: Engine<S>,
     read_timeout: Option<Duration>,
     /// The read timeout last set on the stream, to avoid a syscall per read.
-    stream_timeout: clock::ReadTimeout,
-    /// The transport was shut down.
-    transport_closed: bool,
+    stream_timeout: ReadTimeout,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
-            .field("stream", &self.stream)
-            .field("conn", &self.conn)
+            .field("stream", &self.engine.stream)
+            .field("conn", &self.engine.conn)
             .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream> Side<S> for WebSocket<S> {
+    fn with_engine<R>(&mut self, f: impl FnOnce(&mut Engine<S>) -> R) -> R {
+        f(&mut self.engine)
+    }
+
+    fn fill(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if let Some(timeout) = self.stream_timeout.change(timeout) {
+            self.engine.stream.set_read_timeout(timeout)?;
+        }
+        let Engine { conn, stream, .. } = &mut self.engine;
+        conn.read_from(stream).map(drop)
     }
 }
 
@@ -43,11 +52,9 @@ impl<S: Stream> WebSocket<S> {
     /// arrived after the handshake already fed to it).
     pub fn from_parts(stream: S, conn: Connection) -> WebSocket<S> {
         WebSocket {
-            stream,
-            conn,
+            engine: Engine::new(conn, stream),
             read_timeout: None,
-            stream_timeout: clock::ReadTimeout::default(),
-            transport_closed: false,
+            stream_timeout: ReadTimeout::default(),
         }
     }
 
@@ -55,35 +62,35 @@ impl<S: Stream> WebSocket<S> {
     /// be none (the handshake code has just cleared it).
     pub(crate) fn after_handshake(stream: S, conn: Connection) -> WebSocket<S> {
         WebSocket {
-            stream_timeout: clock::ReadTimeout::none(),
+            stream_timeout: ReadTimeout::none(),
             ..WebSocket::from_parts(stream, conn)
         }
     }
 
     /// The engine, for anything this type does not wrap.
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        &self.engine.conn
     }
 
     /// The engine, mutably. Bytes it queues are written by the next
     /// [`flush`](Self::flush), send or read.
     pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        &mut self.engine.conn
     }
 
     /// The stream.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.engine.stream
     }
 
     /// The stream, mutably. Reading or writing it directly corrupts the connection.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.stream
+        &mut self.engine.stream
     }
 
     /// Takes the socket apart.
     pub fn into_parts(self) -> (S, Connection) {
-        (self.stream, self.conn)
+        (self.engine.stream, self.engine.conn)
     }
 
     /// How long [`read`](Self::read) waits for a message before returning
@@ -100,22 +107,27 @@ impl<S: Stream> WebSocket<S> {
 
     /// Where the connection is in its life.
     pub fn state(&self) -> State {
-        self.conn.state()
+        self.engine.conn.state()
     }
 
     /// The peer's close code and reason, once its close frame has arrived.
     pub fn peer_close(&self) -> Option<CloseInfo> {
-        self.conn.peer_close().map(|(code, reason)| CloseInfo {
-            code,
-            reason: reason.to_owned(),
-        })
+        self.engine
+            .conn
+            .peer_close()
+            .map(|(code, reason)| CloseInfo {
+                code,
+                reason: reason.to_owned(),
+            })
     }
 
     /// Reads the next message, copied out of the engine.
     ///
     /// Pings are answered before this returns them (unless auto-pong is off). After
     /// the peer's close frame ([`Message::Close`]) the next call returns
-    /// [`Error::ConnectionClosed`].
+    /// [`Error::ConnectionClosed`]; a connection that failed (a protocol error, a
+    /// timeout, the end of the stream before the closing handshake) returns
+    /// [`Error::Protocol`] once, with the close frame that says why already written.
     pub fn read(&mut self) -> Result<Message> {
         self.read_with(|event| Message::from(event))
     }
@@ -132,141 +144,10 @@ impl<S: Stream> WebSocket<S> {
     /// ```
     pub fn read_with<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<R> {
         let deadline = self.read_timeout.map(|t| StdInstant::now() + t);
-        loop {
-            match self.conn.poll_event() {
-                Ok(Some(event)) => {
-                    let out = f(event);
-                    self.after_event()?;
-                    return Ok(out);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    if matches!(e, hybi::Error::Protocol(_) | hybi::Error::IdleTimeout) {
-                        // Best effort: the close frame that says why.
-                        let _ = self.flush();
-                    }
-                    if self.conn.should_close_transport() {
-                        self.close_transport();
-                    }
-                    return Err(Error::Protocol(e));
-                }
-            }
-            if self.conn.state() == State::Closed
-                && (self.conn.should_close_transport() || self.transport_closed)
-            {
-                self.close_transport();
-                return Err(Error::ConnectionClosed);
-            }
-            self.flush()?;
-            self.fill(deadline)?;
-        }
-    }
-
-    /// After an event: write what the engine queued in answer (a pong, a close echo)
-    /// and, once the closing handshake is done, close the transport if it is our turn.
-    fn after_event(&mut self) -> Result<()> {
-        if self.conn.has_output() {
-            match self.flush() {
-                Ok(()) => {}
-                // The event is delivered; a broken transport shows on the next call.
-                Err(Error::Io(e)) if e.kind() != io::ErrorKind::WouldBlock => {
-                    log::debug!("write after event failed: {e}");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if self.conn.should_close_transport() {
-            self.close_transport();
-        }
-        Ok(())
-    }
-
-    /// Shuts the transport down. Our sending side is closed first (FIN) and what the
-    /// peer still sends is drained briefly, so that unread input does not turn the
-    /// close into a reset that could destroy our close frame in flight.
-    fn close_transport(&mut self) {
-        if self.transport_closed {
-            return;
-        }
-        self.transport_closed = true;
-        let _ = self.stream.shutdown_write();
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(100)));
-        self.stream_timeout.forget();
-        let mut scratch = [0u8; 4096];
-        let until = StdInstant::now() + Duration::from_millis(500);
-        while StdInstant::now() < until {
-            match self.stream.read(&mut scratch) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        let _ = self.stream.shutdown();
-    }
-
-    /// Reads once from the stream into the engine, waiting at most until the next
-    /// engine timer or `deadline`; fires due timers first.
-    fn fill(&mut self, deadline: Option<StdInstant>) -> Result<()> {
-        if self.transport_closed {
-            self.conn.receive_eof();
-            return Ok(());
-        }
-        loop {
-            self.conn.handle_timeout(clock::now());
-            if self.conn.has_output() {
-                // A timer queued a keepalive ping or a close.
-                self.flush()?;
-            }
-            let timeout = match clock::wake_at(&self.conn, deadline) {
-                None => None,
-                Some(at) => {
-                    let left = at.saturating_duration_since(StdInstant::now());
-                    if left.is_zero() {
-                        if deadline.is_some_and(|d| StdInstant::now() >= d) {
-                            return Err(Error::Timeout);
-                        }
-                        // An engine timer is due: back to the caller's loop, which
-                        // polls for what it produced and comes back here.
-                        return Ok(());
-                    }
-                    Some(left)
-                }
-            };
-            if let Some(timeout) = self.stream_timeout.change(timeout) {
-                self.stream.set_read_timeout(timeout)?;
-            }
-            return match self.stream.read(self.conn.read_buf()) {
-                Ok(0) => {
-                    self.conn.receive_eof();
-                    Ok(())
-                }
-                Ok(n) => {
-                    self.conn.commit(n);
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if deadline.is_some_and(|d| StdInstant::now() >= d) {
-                        Err(Error::Timeout)
-                    } else if timeout.is_none() {
-                        // A non-blocking stream with nothing to read yet.
-                        Err(Error::Io(e))
-                    } else {
-                        Ok(())
-                    }
-                }
-                Err(e) => {
-                    self.conn.receive_eof();
-                    Err(Error::Io(e))
-                }
-            };
-        }
+        let mut f = Some(f);
+        let out = read_event(self, deadline, false, |event| f.take().map(|f| f(event)))?;
+        // `read_event` hands out one event and returns, so `f` was called.
+        out.ok_or(Error::ConnectionClosed)
     }
 
     /// Writes everything the engine has queued.
@@ -274,69 +155,51 @@ impl<S: Stream> WebSocket<S> {
     /// On a non-blocking stream this may return an `Io` error of kind `WouldBlock`;
     /// the unwritten bytes stay queued for the next call.
     pub fn flush(&mut self) -> Result<()> {
-        let mut wrote = false;
-        while self.conn.has_output() {
-            let mut slices: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
-            let count = self.conn.pending_output_vectored(&mut slices);
-            let written = crate::stream::write_pieces(&mut self.stream, &slices[..count]);
-            match written {
-                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    self.conn.consume_output(n);
-                    wrote = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io(e)),
-            }
-        }
-        if wrote {
-            self.stream.flush()?;
-        }
-        Ok(())
+        self.engine.flush()
     }
 
     /// Bytes queued in the engine and not yet written.
     pub fn buffered_amount(&self) -> usize {
-        self.conn.buffered_output()
+        self.engine.conn.buffered_output()
     }
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<()> {
-        self.conn.send_text(text)?;
+        self.engine.conn.send_text(text)?;
         self.flush()
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<()> {
-        self.conn.send_binary(data)?;
+        self.engine.conn.send_binary(data)?;
         self.flush()
     }
 
     /// Sends a binary message taken by value: a large payload is written straight
     /// from the vector (vectored write, no copy).
     pub fn send_binary_owned(&mut self, data: Vec<u8>) -> Result<()> {
-        self.conn.send_binary_owned(data)?;
+        self.engine.conn.send_binary_owned(data)?;
         self.flush()
     }
 
     /// Sends a message (text or binary; pings, pongs and closes are sent as such).
     pub fn send(&mut self, message: Message) -> Result<()> {
         match message {
-            Message::Text(t) => self.conn.send_text_owned(t)?,
-            Message::Binary(b) => self.conn.send_binary_owned(b)?,
+            Message::Text(t) => self.engine.conn.send_text_owned(t)?,
+            Message::Binary(b) => self.engine.conn.send_binary_owned(b)?,
             Message::Fragment {
                 kind, data, fin, ..
-            } => self.conn.send_fragment(kind, &data, fin)?,
-            Message::Ping(p) => self.conn.send_ping(&p)?,
-            Message::Pong(p) => self.conn.send_pong(&p)?,
-            Message::Close(c) => self.conn.close(c.code, &c.reason)?,
+            } => self.engine.conn.send_fragment(kind, &data, fin)?,
+            Message::Ping(p) => self.engine.conn.send_ping(&p)?,
+            Message::Pong(p) => self.engine.conn.send_pong(&p)?,
+            Message::Close(c) => self.engine.conn.close(c.code, &c.reason)?,
         }
         self.flush()
     }
 
     /// Sends one fragment of a message (see [`Connection::send_fragment`]).
     pub fn send_fragment(&mut self, kind: MessageKind, data: &[u8], fin: bool) -> Result<()> {
-        self.conn.send_fragment(kind, data, fin)?;
+        self.engine.conn.send_fragment(kind, data, fin)?;
         self.flush()
     }
 
@@ -375,13 +238,13 @@ impl<S: Stream> WebSocket<S> {
 
     /// Sends a ping.
     pub fn ping(&mut self, payload: &[u8]) -> Result<()> {
-        self.conn.send_ping(payload)?;
+        self.engine.conn.send_ping(payload)?;
         self.flush()
     }
 
     /// Sends a pong (needed only when auto-pong is off, or as a heartbeat).
     pub fn pong(&mut self, payload: &[u8]) -> Result<()> {
-        self.conn.send_pong(payload)?;
+        self.engine.conn.send_pong(payload)?;
         self.flush()
     }
 
@@ -389,7 +252,7 @@ impl<S: Stream> WebSocket<S> {
     /// [`read`](Self::read) to receive what the peer still sends, up to its close
     /// frame, or use [`close_and_wait`](Self::close_and_wait).
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.conn.close(code, reason)?;
+        self.engine.conn.close(code, reason)?;
         self.flush()
     }
 
@@ -397,7 +260,7 @@ impl<S: Stream> WebSocket<S> {
     /// returns the peer's close frame once it arrives (or the timeout error if it does
     /// not within the configured close timeout).
     pub fn close_and_wait(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
-        if self.conn.is_open() {
+        if self.engine.conn.is_open() {
             self.close(code, reason)?;
         }
         loop {
@@ -418,11 +281,10 @@ impl<S: Stream + crate::stream::TryClone> WebSocket<S> {
     /// [`Writer`](crate::Writer) for use from two threads (full duplex). The writer is
     /// cloneable, so any number of threads can send.
     pub fn split(self) -> Result<(crate::Reader<S>, crate::Writer<S>)> {
-        let reader = self.stream.try_clone()?;
+        let reader = self.engine.stream.try_clone()?;
         Ok(crate::split::split(
-            self.conn,
+            self.engine,
             reader,
-            self.stream,
             self.read_timeout,
             self.stream_timeout,
         ))

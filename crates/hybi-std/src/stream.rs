@@ -115,23 +115,6 @@ impl<S: Write> Write for Untimed<S> {
 
 impl<S: Read + Write> Stream for Untimed<S> {}
 
-/// Writes the engine's pending output (`pieces` from `pending_output_vectored`) in
-/// one call: a plain `write` for one piece (small frames are encoded whole), which
-/// costs the kernel less than a one-element `writev`.
-pub(crate) fn write_pieces(stream: &mut impl Write, pieces: &[&[u8]]) -> io::Result<usize> {
-    match pieces {
-        [one] => stream.write(one),
-        _ => {
-            let mut slices = [io::IoSlice::new(&[]); 16];
-            let count = pieces.len().min(slices.len());
-            for (slot, piece) in slices.iter_mut().zip(pieces) {
-                *slot = io::IoSlice::new(piece);
-            }
-            stream.write_vectored(&slices[..count])
-        }
-    }
-}
-
 /// A TCP stream shared by the reading and writing halves of a server connection:
 /// one file descriptor per connection, where `TcpStream::try_clone` would take two.
 #[derive(Debug, Clone)]
@@ -218,16 +201,18 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
             return Err(Error::Handshake(HandshakeError::Timeout));
         }
         stream.set_read_timeout(Some(left))?;
+        let started = Instant::now();
         let n = match stream.read(&mut buf) {
             Ok(0) => return Err(Error::Handshake(HandshakeError::UnexpectedEof)),
             Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The timeout expired (the loop then reports it), or, long before it, a
+            // non-blocking stream has nothing yet: an error, not a spin.
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                ) =>
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && started.elapsed() >= left / 2 =>
             {
                 continue;
             }

@@ -72,3 +72,12 @@ pub enum Event<'a> {
     /// queued unless we had sent one first. No events follow.
     Close(CloseFrame<'a>),
 }
+
+impl Event<'_> {
+    /// True for data (a text or binary message, or a piece of one); false for the
+    /// control frames (ping, pong, close).
+    #[inline]
+    pub fn is_data(&self) -> bool {
+        matches!(self, Event::Text(_) | Event::Binary(_) | Event::Fragment(_))
+    }
+}

@@ -1,33 +1,7 @@
-//! The engine's time, read from the std monotonic clock.
+//! The read timeout set on a socket, remembered so that a read sets it again only
+//! when it must.
 
-use std::sync::OnceLock;
 use std::time::Duration;
-use std::time::Instant as StdInstant;
-
-fn epoch() -> StdInstant {
-    static EPOCH: OnceLock<StdInstant> = OnceLock::new();
-    *EPOCH.get_or_init(StdInstant::now)
-}
-
-/// Now, on the engine's scale (time since the first call in this process).
-pub(crate) fn now() -> hybi::Instant {
-    hybi::Instant::from_duration(epoch().elapsed())
-}
-
-/// An engine instant as a std instant.
-pub(crate) fn to_std(t: hybi::Instant) -> StdInstant {
-    epoch() + t.as_duration()
-}
-
-/// When a blocked reader must wake up: the engine's next timer or the caller's read
-/// deadline, whichever comes first.
-pub(crate) fn wake_at(conn: &hybi::Connection, deadline: Option<StdInstant>) -> Option<StdInstant> {
-    let timer = conn.poll_timeout().map(to_std);
-    match (timer, deadline) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
 
 /// The read timeout last set on a socket, so that a read sets it again (a syscall)
 /// only when it must.
@@ -67,11 +41,6 @@ impl ReadTimeout {
         self.0 = Some(set);
         Some(set)
     }
-
-    /// The socket's timeout was changed elsewhere: set it on the next read.
-    pub(crate) fn forget(&mut self) {
-        self.0 = None;
-    }
 }
 
 #[cfg(test)]
@@ -95,8 +64,6 @@ mod tests {
         // Short timeouts are exact.
         let ms = Duration::from_millis(5);
         assert_eq!(t.change(Some(ms)), Some(Some(ms)));
-        assert_eq!(t.change(None), Some(None));
-        t.forget();
         assert_eq!(t.change(None), Some(None));
         assert_eq!(ReadTimeout::none().change(None), None);
     }
