@@ -1,22 +1,16 @@
 //! Connecting: `connect(url)` and a [`ClientBuilder`] for everything else.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use hybi::handshake::{ClientHandshake, ClientRequest, Headers, Limits};
-use hybi::{Config, RandomSource};
-use rand::{RngCore, SeedableRng};
+use hybi::Config;
+use hybi::handshake::{ClientHandshake, Headers, Limits};
 
+use crate::adapter::{Target, mask_rng};
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
 use crate::stream::{Stream, read_head};
-
-/// A random source for mask and handshake keys: ChaCha12, seeded from the OS.
-pub(crate) fn os_seeded_rng() -> impl RandomSource + 'static {
-    let mut rng = rand::rngs::StdRng::from_os_rng();
-    move |buf: &mut [u8]| rng.fill_bytes(buf)
-}
 
 /// What the server answered to a successful upgrade.
 #[derive(Clone, Debug)]
@@ -64,50 +58,8 @@ pub struct ClientBuilder {
     limits: Limits,
 }
 
-/// The parts of a `ws://` or `wss://` URL a client needs.
-struct Target {
-    host: String,
-    port: u16,
-    secure: bool,
-    path: String,
-}
-
 fn parse_url(url: &str) -> Result<Target> {
-    let parsed = url::Url::parse(url).map_err(|e| Error::Url(format!("{url}: {e}")))?;
-    let secure = match parsed.scheme() {
-        "ws" => false,
-        "wss" => true,
-        other => {
-            return Err(Error::Url(format!(
-                "{url}: scheme {other:?} is not ws or wss"
-            )));
-        }
-    };
-    let host = match parsed.host() {
-        Some(url::Host::Domain(d)) => d.to_owned(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(Error::Url(format!("{url}: no host"))),
-    };
-    if parsed.fragment().is_some() {
-        return Err(Error::Url(format!(
-            "{url}: a WebSocket URL has no #fragment"
-        )));
-    }
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or(if secure { 443 } else { 80 });
-    let mut path = parsed.path().to_owned();
-    if let Some(query) = parsed.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    Ok(Target {
-        host,
-        port,
-        secure,
-        path,
-    })
+    Target::parse(url).map_err(|e| Error::Url(e.0))
 }
 
 impl ClientBuilder {
@@ -191,16 +143,7 @@ impl ClientBuilder {
                 self.url
             )));
         }
-        let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(Error::Dns)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Error::Dns(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} has no address", target.host),
-            )));
-        }
+        let addrs = target.resolve().map_err(Error::Dns)?;
         let mut last = None;
         let mut stream = None;
         for addr in &addrs {
@@ -239,16 +182,8 @@ impl ClientBuilder {
         mut stream: S,
         target: Target,
     ) -> Result<(WebSocket<S>, Response)> {
-        let mut request = ClientRequest::new(&target.host, Some(target.port), target.secure)
-            .path(&target.path)
-            .limits(self.limits);
-        for p in &self.protocols {
-            request = request.protocol(p);
-        }
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        let mut rng = os_seeded_rng();
+        let request = target.request(&self.protocols, &self.headers, self.limits);
+        let mut rng = mask_rng();
         let mut handshake = ClientHandshake::new(&request, &mut rng)
             .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
         stream.write_all(handshake.request())?;

@@ -64,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+pub mod adapter;
 mod client;
 mod engine;
 mod error;

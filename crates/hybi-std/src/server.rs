@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::accept::Acceptor;
+use crate::adapter::Routes;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::split::Writer;
@@ -177,12 +177,9 @@ pub trait Handler: Send + 'static {
 }
 
 type Factory = dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync;
-type Hook = dyn Fn(&UpgradeRequest) -> Decision + Send + Sync;
-
 /// Builds a [`Server`].
 pub struct ServerBuilder {
-    routes: HashMap<String, Arc<Factory>>,
-    should_upgrade: Option<Arc<Hook>>,
+    routes: Routes<Box<Factory>>,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
 }
@@ -197,8 +194,7 @@ impl ServerBuilder {
     /// No routes yet (every path answers 404).
     pub fn new() -> ServerBuilder {
         ServerBuilder {
-            routes: HashMap::new(),
-            should_upgrade: None,
+            routes: Routes::default(),
             acceptor: Acceptor::new(),
             write_timeout: Some(Duration::from_secs(30)),
         }
@@ -211,8 +207,8 @@ impl ServerBuilder {
         H: Handler,
         F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
     {
-        let factory: Arc<Factory> = Arc::new(move |req| Box::new(factory(req)));
-        self.routes.insert(path.to_owned(), factory);
+        self.routes
+            .insert(path, Box::new(move |req| Box::new(factory(req))));
         self
     }
 
@@ -223,7 +219,7 @@ impl ServerBuilder {
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
-        self.should_upgrade = Some(Arc::new(hook));
+        self.routes.set_hook(Box::new(hook));
         self
     }
 
@@ -259,12 +255,11 @@ impl ServerBuilder {
     /// accept loop takes them waits in the kernel instead of being dropped and retried
     /// seconds later (`std::net::TcpListener::bind` asks for 128).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = listen(addr)?;
+        let listener = crate::adapter::listen(addr)?;
         Ok(Server {
             listener,
             inner: Arc::new(Inner {
                 routes: self.routes,
-                should_upgrade: self.should_upgrade,
                 acceptor: self.acceptor,
                 write_timeout: self.write_timeout,
                 peers: Mutex::new(HashMap::new()),
@@ -277,8 +272,7 @@ impl ServerBuilder {
 }
 
 struct Inner {
-    routes: HashMap<String, Arc<Factory>>,
-    should_upgrade: Option<Arc<Hook>>,
+    routes: Routes<Box<Factory>>,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
     peers: Mutex<HashMap<u64, Peer>>,
@@ -520,34 +514,6 @@ fn is_resource_shortage(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
-/// The listen backlog [`ServerBuilder::bind`] asks for (the kernel caps it at
-/// `net.core.somaxconn`).
-const BACKLOG: i32 = 4096;
-
-/// Binds a listening socket on the first of `addr`'s addresses that binds.
-fn listen(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-    let mut last = None;
-    for addr in addr.to_socket_addrs()? {
-        match listen_on(addr) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last
-        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")))
-}
-
-fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    // What std does before binding a listener on Unix: a restarted server can bind
-    // while connections of its previous run linger in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-
 /// Controls a server started with [`Server::spawn`].
 pub struct ServerHandle {
     addr: SocketAddr,
@@ -619,16 +585,8 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_write_timeout(inner.write_timeout);
     let mut factory = None;
     let accepted = inner.acceptor.accept_with(SharedTcp::new(stream), |req| {
-        let Some(route) = inner.routes.get(req.path()) else {
-            return Decision::reject(404, "no WebSocket here");
-        };
-        let decision = match &inner.should_upgrade {
-            Some(hook) => hook(req),
-            None => Decision::accept(),
-        };
-        if matches!(decision, Decision::Accept { .. }) {
-            factory = Some(route(req));
-        }
+        let (decision, route) = inner.routes.decide(req);
+        factory = route.map(|make| make(req));
         decision
     });
     let ws = match accepted {

@@ -146,7 +146,7 @@ impl<S: Stream> Reader<S> {
     }
 
     /// Reads the next message; pings are answered through the shared writer.
-    /// Returns [`Error::ConnectionClosed`] after the closing handshake.
+    /// Returns [`Error::ConnectionClosed`](crate::Error::ConnectionClosed) after the closing handshake.
     pub fn read(&mut self) -> Result<Message> {
         let deadline = self.read_timeout.map(|t| StdInstant::now() + t);
         let batch = self.batch_replies;
