@@ -66,7 +66,7 @@ fn an_echo_through_the_outbox_needs_no_copy_in_between() {
     let mut wire = client_frame(true, OpCode::Text, "κόσμε".as_bytes());
     wire.extend(client_frame(true, OpCode::Binary, &[1, 2, 3]));
     s.receive(&wire);
-    while let Some((event, mut out)) = s.poll_event_with_outbox().unwrap() {
+    while let hybi::Next::Event(event, mut out) = s.next() {
         match event {
             Event::Text(t) => out.send_text(t).unwrap(),
             Event::Binary(b) => out.send_binary(b).unwrap(),
@@ -90,7 +90,7 @@ fn after_a_failure_the_read_buffer_keeps_draining_the_transport() {
     let n = buf.len();
     buf.copy_from_slice(&frame[..n]);
     s.commit(n);
-    assert!(s.poll_event().is_err());
+    assert!(drain(&mut s).is_empty(), "failed: the close frame to write");
     assert!(
         !s.read_buf().is_empty(),
         "room to keep reading (and discarding)"
@@ -258,13 +258,15 @@ fn invalid_utf8_read_straight_into_the_message_fails_at_once() {
     let mut s = server();
     // Stop feeding halfway through the frame: the error must already be there.
     let (events, _) = feed_via_read_buf(&mut s, &wire[..110_000], 8192);
+    assert!(events.is_empty());
+    let (events, close) = feed_and_drive(&mut s, &[]);
     assert_eq!(
         events.last(),
         Some(&Ev::Err(hybi::Error::Protocol(
             hybi::ProtocolError::InvalidUtf8
         )))
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1007));
+    assert_eq!(close.map(|c| c.0), Some(1007));
 }
 
 #[test]

@@ -5,12 +5,15 @@
 // Test helpers outside `#[test]` functions unwrap too: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{Ev, drain, take_output};
+
 use hybi::handshake::{
     ClientAccepted, ClientHandshake, ClientRequest, HeadError, HeaderError, Headers, InvalidReply,
     InvalidRequest, Key, KeyError, Limits, Rejected, RequestError, Response, ResponseError,
     ServerHandshake, UpgradeRequest, accept_key,
 };
-use hybi::{Config, Connection, Event};
+use hybi::{Config, Connection};
 use proptest::prelude::*;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -814,7 +817,7 @@ fn client_accepts_valid_response_and_keeps_leftover() {
     assert_eq!(accepted.headers().get_str("set-cookie"), Some("s=1"));
     assert_eq!(accepted.leftover(), b"\x81\x02hi");
     let mut conn = accepted.into_connection(Config::default(), rng(3));
-    assert_eq!(conn.poll_event().unwrap(), Some(Event::Text("hi")));
+    assert_eq!(drain(&mut conn), [Ev::Text("hi".into())]);
 }
 
 #[test]
@@ -994,7 +997,7 @@ fn round_trip_leftover_reaches_both_connections() {
     // A client frame sent right behind the request (the engine encodes it).
     let mut early = Connection::client(Config::default(), rng(7));
     early.send_text("early bird").unwrap();
-    let frame = early.pending_output().to_vec();
+    let frame = take_output(&mut early);
 
     let request = ClientRequest::new("h", None, false);
     let mut client = ClientHandshake::new(&request, &mut rng(5)).unwrap();
@@ -1005,23 +1008,17 @@ fn round_trip_leftover_reaches_both_connections() {
     let accepted = upgrade.accept(None, &[]).unwrap();
     let mut response = accepted.response().to_bytes();
     let mut server = accepted.into_connection(Config::default());
-    assert_eq!(
-        server.poll_event().unwrap(),
-        Some(Event::Text("early bird"))
-    );
+    assert_eq!(drain(&mut server), [Ev::Text("early bird".into())]);
 
     // A server frame right behind the 101, in the same read.
     server.send_binary(b"\x00\x01").unwrap();
-    response.extend_from_slice(server.pending_output());
+    response.extend(take_output(&mut server));
     let mut client = client
         .receive(&response)
         .unwrap()
         .unwrap()
         .into_connection(Config::default(), rng(8));
-    assert_eq!(
-        client.poll_event().unwrap(),
-        Some(Event::Binary(b"\x00\x01"))
-    );
+    assert_eq!(drain(&mut client), [Ev::Binary(b"\x00\x01".to_vec())]);
 }
 
 // ------------------------------------------------------------------ properties

@@ -13,18 +13,20 @@ use hybi::{CloseCode, Config, Error, MessageKind, OpCode, ProtocolError, SendErr
 /// a close frame with `code`.
 fn server_fails(bytes: &[u8], expected: ProtocolError, code: u16) {
     let mut s = server();
-    let events = feed(&mut s, bytes);
+    let (events, close) = feed_and_drive(&mut s, bytes);
     assert_eq!(
         events.last(),
         Some(&Ev::Err(Error::Protocol(expected))),
         "{events:?}"
     );
     assert_eq!(expected.close_code().as_u16(), code);
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(code));
+    assert_eq!(close.map(|c| c.0), Some(code));
     assert_eq!(s.state(), State::Closed);
-    assert!(s.should_close_transport());
-    // Nothing more is delivered, whatever follows.
-    assert!(feed(&mut s, &client_frame(true, OpCode::Text, b"late")).is_empty());
+    // Nothing more is delivered, whatever follows: only the same ending again.
+    assert_eq!(
+        feed(&mut s, &client_frame(true, OpCode::Text, b"late")),
+        [Ev::Err(Error::Protocol(expected))]
+    );
 }
 
 #[test]
@@ -39,12 +41,12 @@ fn server_rejects_unmasked_frames() {
 #[test]
 fn client_rejects_masked_frames() {
     let mut c = client();
-    let events = feed(&mut c, &client_frame(true, OpCode::Text, b"hi"));
+    let (events, close) = feed_and_drive(&mut c, &client_frame(true, OpCode::Text, b"hi"));
     assert_eq!(
         events,
         vec![Ev::Err(Error::Protocol(ProtocolError::MaskedFrame))]
     );
-    assert_eq!(sent_close(&mut c).map(|c| c.0), Some(1002));
+    assert_eq!(close.map(|c| c.0), Some(1002));
 }
 
 #[test]
@@ -108,7 +110,7 @@ fn continuation_without_a_message_fails() {
     let mut bytes = client_frame(true, OpCode::Text, b"done");
     bytes.extend(client_frame(false, OpCode::Continuation, b"x"));
     let mut s = server();
-    let events = feed(&mut s, &bytes);
+    let (events, close) = feed_and_drive(&mut s, &bytes);
     assert_eq!(
         events,
         vec![
@@ -116,6 +118,7 @@ fn continuation_without_a_message_fails() {
             Ev::Err(Error::Protocol(ProtocolError::UnexpectedContinuation))
         ]
     );
+    assert_eq!(close.map(|c| c.0), Some(1002));
 }
 
 #[test]
@@ -164,11 +167,12 @@ fn text_is_validated_across_fragments_and_fails_at_the_first_bad_byte() {
         .is_empty()
     );
     let third = client_frame(false, OpCode::Continuation, b"ab\xFFcd");
+    let (events, close) = feed_and_drive(&mut s, &third);
     assert_eq!(
-        feed(&mut s, &third),
+        events,
         vec![Ev::Err(Error::Protocol(ProtocolError::InvalidUtf8))]
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1007));
+    assert_eq!(close.map(|c| c.0), Some(1007));
 }
 
 #[test]
@@ -182,11 +186,12 @@ fn text_fails_fast_in_the_middle_of_a_frame() {
     let mut s = server();
     assert!(feed(&mut s, &bytes[..10]).is_empty());
     let cut = bytes.len() - "edited".len();
+    let (events, close) = feed_and_drive(&mut s, &bytes[10..cut]);
     assert_eq!(
-        feed(&mut s, &bytes[10..cut]),
+        events,
         vec![Ev::Err(Error::Protocol(ProtocolError::InvalidUtf8))]
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1007));
+    assert_eq!(close.map(|c| c.0), Some(1007));
 }
 
 #[test]
@@ -279,7 +284,7 @@ fn close_is_answered_with_a_close_echoing_the_code() {
     assert_eq!(s.peer_close(), Some((CloseCode(4000), "bye")));
     assert_eq!(sent_close(&mut s), Some((4000, String::new())));
     assert_eq!(s.state(), State::Closed);
-    assert!(s.should_close_transport(), "the server closes TCP first");
+    assert!(closing(&mut s), "the server closes TCP first");
 }
 
 #[test]
@@ -335,7 +340,7 @@ fn frame_over_the_limit_fails_with_1009_as_soon_as_its_header_arrives() {
     let mut s = hybi::Connection::server(config);
     let frame = client_frame(true, OpCode::Binary, &[0u8; 1001]);
     // Only the header (2 + 2 + 4 bytes) is given.
-    let events = feed(&mut s, &frame[..8]);
+    let (events, close) = feed_and_drive(&mut s, &frame[..8]);
     assert_eq!(
         events,
         vec![Ev::Err(Error::Protocol(ProtocolError::FrameTooLarge {
@@ -343,7 +348,7 @@ fn frame_over_the_limit_fails_with_1009_as_soon_as_its_header_arrives() {
             max: 1000
         }))]
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1009));
+    assert_eq!(close.map(|c| c.0), Some(1009));
 }
 
 #[test]
@@ -352,7 +357,7 @@ fn message_over_the_limit_fails_with_1009_at_the_fragment_that_crosses_it() {
     let mut s = hybi::Connection::server(config);
     assert!(feed(&mut s, &client_frame(false, OpCode::Binary, &[1; 600])).is_empty());
     let second = client_frame(true, OpCode::Continuation, &[2; 401]);
-    let events = feed(&mut s, &second[..8]);
+    let (events, close) = feed_and_drive(&mut s, &second[..8]);
     assert_eq!(
         events,
         vec![Ev::Err(Error::Protocol(ProtocolError::MessageTooLarge {
@@ -360,7 +365,7 @@ fn message_over_the_limit_fails_with_1009_at_the_fragment_that_crosses_it() {
             max: 1000
         }))]
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1009));
+    assert_eq!(close.map(|c| c.0), Some(1009));
 }
 
 #[test]
@@ -378,14 +383,14 @@ fn huge_announced_length_fails_with_1009() {
     bytes.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
     bytes.extend_from_slice(&KEY);
     let mut s = server();
-    let events = feed(&mut s, &bytes);
+    let (events, close) = feed_and_drive(&mut s, &bytes);
     assert!(matches!(
         events[..],
         [Ev::Err(Error::Protocol(
             ProtocolError::FrameTooLarge { .. }
         ))]
     ));
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1009));
+    assert_eq!(close.map(|c| c.0), Some(1009));
 }
 
 #[test]
@@ -419,7 +424,7 @@ fn auto_pong_can_be_turned_off() {
         feed(&mut s, &client_frame(true, OpCode::Ping, b"x")),
         vec![Ev::Ping(b"x".to_vec())]
     );
-    assert!(!s.has_output());
+    assert_eq!(s.buffered_output(), 0);
     s.send_pong(b"x").unwrap();
     assert_eq!(frames(&take_output(&mut s))[0].header.opcode, OpCode::Pong);
 }
@@ -488,7 +493,7 @@ fn unexpected_eof_is_an_abnormal_closure() {
         vec![Ev::Text("whole".into()), Ev::Err(Error::UnexpectedEof)]
     );
     assert_eq!(Error::UnexpectedEof.close_code(), CloseCode::ABNORMAL);
-    assert!(s.should_close_transport());
+    assert!(closing(&mut s));
     assert_eq!(s.state(), State::Closed);
 }
 
@@ -501,12 +506,12 @@ fn eof_after_the_closing_handshake_is_normal() {
     );
     take_output(&mut c);
     assert!(
-        !c.should_close_transport(),
+        !closing(&mut c),
         "the client waits for the server to close TCP"
     );
     c.receive_eof();
-    assert!(drain(&mut c).is_empty());
-    assert!(c.should_close_transport());
+    assert!(drain(&mut c).is_empty(), "a clean end");
+    assert!(closing(&mut c));
 }
 
 #[test]
@@ -526,12 +531,12 @@ fn every_violation_queues_a_close_and_reports_a_typed_error() {
     ];
     for (bytes, code) in cases {
         let mut s = server();
-        let events = feed(&mut s, &bytes);
+        let (events, close) = feed_and_drive(&mut s, &bytes);
         let Some(Ev::Err(Error::Protocol(e))) = events.last() else {
             panic!("{events:?}")
         };
         assert_eq!(e.close_code().as_u16(), code);
-        assert_eq!(sent_close(&mut s).map(|c| c.0), Some(code));
+        assert_eq!(close.map(|c| c.0), Some(code));
     }
 }
 
@@ -605,7 +610,7 @@ fn control_payloads_and_close_arguments_are_checked_on_send() {
         s.close(CloseCode::NORMAL, &"x".repeat(124)),
         Err(SendError::CloseReasonTooLong(124))
     );
-    assert!(!s.has_output());
+    assert_eq!(s.buffered_output(), 0);
     s.close(CloseCode::NORMAL, &"x".repeat(123)).unwrap();
     assert_eq!(sent_close(&mut s), Some((1000, "x".repeat(123))));
 }

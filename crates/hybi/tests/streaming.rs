@@ -59,7 +59,7 @@ fn a_frame_larger_than_the_buffer_streams_through_it() {
         buf[..n].copy_from_slice(&wire[offset..offset + n]);
         s.commit(n);
         offset += n;
-        while let Some(event) = s.poll_event().unwrap() {
+        while let hybi::Next::Event(event, _) = s.next() {
             let Event::Fragment(f) = event else {
                 panic!("{event:?}")
             };
@@ -87,11 +87,12 @@ fn streamed_text_fails_at_the_first_bad_byte() {
             fin: false
         }]
     );
+    let (events, close) = feed_and_drive(&mut s, &wire[20..21]);
     assert_eq!(
-        feed(&mut s, &wire[20..21]),
+        events,
         vec![Ev::Err(Error::Protocol(ProtocolError::InvalidUtf8))]
     );
-    assert_eq!(sent_close(&mut s).map(|c| c.0), Some(1007));
+    assert_eq!(close.map(|c| c.0), Some(1007));
 }
 
 #[test]
@@ -126,7 +127,7 @@ fn the_message_limit_applies_in_streaming_mode() {
     let mut s = Connection::server(config);
     let mut bytes = client_frame(false, OpCode::Binary, &[0; 6]);
     bytes.extend(client_frame(true, OpCode::Continuation, &[0; 6]));
-    let events = feed(&mut s, &bytes);
+    let (events, _) = feed_and_drive(&mut s, &bytes);
     assert_eq!(
         events.last(),
         Some(&Ev::Err(Error::Protocol(ProtocolError::MessageTooLarge {

@@ -23,20 +23,16 @@ fn keepalive_server() -> Connection {
 #[test]
 fn keepalive_pings_after_the_interval_without_traffic() {
     let mut s = keepalive_server();
-    assert_eq!(
-        s.poll_timeout(),
-        Some(Instant::ZERO),
-        "needs the time first"
-    );
+    assert_eq!(wait(&mut s), Some(Instant::ZERO), "needs the time first");
     s.handle_timeout(secs(100));
-    assert_eq!(s.poll_timeout(), Some(secs(110)));
+    assert_eq!(wait(&mut s), Some(secs(110)));
     s.handle_timeout(secs(109));
-    assert!(!s.has_output());
+    assert!(s.buffered_output() == 0);
     s.handle_timeout(secs(110));
     let out = frames(&take_output(&mut s));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].header.opcode, OpCode::Ping);
-    assert_eq!(s.poll_timeout(), Some(secs(115)), "pong deadline");
+    assert_eq!(wait(&mut s), Some(secs(115)), "pong deadline");
 }
 
 #[test]
@@ -50,11 +46,11 @@ fn a_peer_that_does_not_answer_the_keepalive_ping_is_dropped() {
     assert_eq!(drain(&mut s), vec![Ev::Err(Error::PongTimeout)]);
     assert_eq!(Error::PongTimeout.close_code(), CloseCode::ABNORMAL);
     assert_eq!(s.state(), State::Closed);
+    assert!(closing(&mut s), "even with output queued: the peer is gone");
     assert!(
-        s.should_close_transport(),
-        "even with output queued: the peer is gone"
+        s.buffered_output() == 0,
+        "nothing more is sent to a dead peer"
     );
-    assert!(!s.has_output(), "nothing more is sent to a dead peer");
 }
 
 #[test]
@@ -72,7 +68,7 @@ fn any_received_frame_counts_as_an_answer() {
     assert!(drain(&mut s).is_empty());
     assert!(s.is_open());
     assert_eq!(
-        s.poll_timeout(),
+        wait(&mut s),
         Some(secs(22)),
         "next ping 10 s after the last frame"
     );
@@ -87,8 +83,8 @@ fn traffic_postpones_the_keepalive_ping() {
         feed(&mut s, &client_frame(true, OpCode::Text, b"busy"));
     }
     s.handle_timeout(secs(28));
-    assert!(!s.has_output());
-    assert_eq!(s.poll_timeout(), Some(secs(29)));
+    assert!(s.buffered_output() == 0);
+    assert_eq!(wait(&mut s), Some(secs(29)));
 }
 
 #[test]
@@ -96,24 +92,23 @@ fn the_close_timeout_ends_a_closing_handshake_the_peer_ignores() {
     let mut s = Connection::server(Config::default().with_close_timeout(Duration::from_secs(3)));
     s.handle_timeout(secs(10));
     s.close(CloseCode::NORMAL, "bye").unwrap();
-    assert_eq!(s.poll_timeout(), Some(secs(13)));
+    // The close frame stays queued: the peer reads nothing.
+    assert!(!closing(&mut s), "the close frame to write");
     s.handle_timeout(secs(12));
     assert!(drain(&mut s).is_empty());
     s.handle_timeout(secs(13));
     assert_eq!(drain(&mut s), vec![Ev::Err(Error::CloseTimeout)]);
-    assert!(
-        s.should_close_transport(),
-        "even with the close frame unwritten"
-    );
+    assert!(closing(&mut s), "even with the close frame unwritten");
 }
 
 #[test]
 fn a_timer_started_before_the_time_is_known_starts_at_the_next_handle_timeout() {
     let mut c = client_with(Config::default().with_close_timeout(Duration::from_secs(5)));
     c.close(CloseCode::NORMAL, "").unwrap();
-    assert_eq!(c.poll_timeout(), Some(Instant::ZERO));
+    take_output(&mut c);
+    assert_eq!(wait(&mut c), Some(Instant::ZERO), "give me the time");
     c.handle_timeout(secs(50));
-    assert_eq!(c.poll_timeout(), Some(secs(55)));
+    assert_eq!(wait(&mut c), Some(secs(55)));
 }
 
 #[test]
@@ -121,18 +116,30 @@ fn idle_timeout_closes_with_1001() {
     let mut s =
         Connection::server(Config::default().with_idle_timeout(Some(Duration::from_secs(30))));
     s.handle_timeout(secs(0));
-    assert_eq!(s.poll_timeout(), Some(secs(30)));
+    assert_eq!(wait(&mut s), Some(secs(30)));
     s.handle_timeout(secs(20));
     feed(&mut s, &client_frame(true, OpCode::Text, b"still here"));
     s.handle_timeout(secs(49));
     assert!(s.is_open());
     s.handle_timeout(secs(50));
-    assert_eq!(drain(&mut s), vec![Ev::Err(Error::IdleTimeout)]);
+    assert!(
+        drain(&mut s).is_empty(),
+        "not an error in the middle of the stream"
+    );
     assert_eq!(sent_close(&mut s), Some((1001, "idle timeout".into())));
     assert_eq!(
         s.state(),
         State::CloseSent,
         "the closing handshake proceeds"
+    );
+    // The peer answers: the connection ends, reporting why it was closed.
+    let (events, _) = feed_and_drive(
+        &mut s,
+        &client_frame(true, OpCode::Close, &close_payload(1001, "")),
+    );
+    assert_eq!(
+        events,
+        vec![Ev::Close(1001, String::new()), Ev::Err(Error::IdleTimeout)]
     );
 }
 
@@ -146,10 +153,10 @@ fn the_client_waits_for_the_server_to_close_tcp_then_gives_up() {
     );
     take_output(&mut c);
     assert_eq!(c.state(), State::Closed);
-    assert!(!c.should_close_transport());
-    assert_eq!(c.poll_timeout(), Some(secs(3)));
+    assert!(!closing(&mut c));
+    assert_eq!(wait(&mut c), Some(secs(3)));
     c.handle_timeout(secs(3));
-    assert!(c.should_close_transport());
+    assert!(closing(&mut c));
     assert!(
         drain(&mut c).is_empty(),
         "giving up on the server's TCP close is not an error"
@@ -159,9 +166,9 @@ fn the_client_waits_for_the_server_to_close_tcp_then_gives_up() {
 #[test]
 fn no_timers_no_timeout() {
     let mut s = server();
-    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(wait(&mut s), None);
     s.handle_timeout(secs(1));
-    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(wait(&mut s), None);
 }
 
 #[test]
@@ -174,9 +181,13 @@ fn end_of_input_stops_every_timer() {
     take_output(&mut s);
     s.receive_eof();
     assert_eq!(drain(&mut s), vec![Ev::Err(Error::UnexpectedEof)]);
-    assert_eq!(s.poll_timeout(), None);
+    assert!(closing(&mut s));
     s.handle_timeout(secs(30));
-    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Err(Error::UnexpectedEof)],
+        "no timer fired"
+    );
 }
 
 #[test]
@@ -185,17 +196,11 @@ fn a_failed_connection_gives_up_on_a_peer_that_does_not_read_its_close_frame() {
     s.handle_timeout(secs(1));
     // A protocol error: the close frame is queued but never written.
     let events = feed(&mut s, &server_frame(true, OpCode::Text, b"unmasked"));
-    assert!(matches!(events[..], [Ev::Err(Error::Protocol(_))]));
-    assert!(
-        !s.should_close_transport(),
-        "the close frame is still queued"
-    );
-    assert_eq!(s.poll_timeout(), Some(secs(3)));
+    assert!(events.is_empty());
+    assert!(!closing(&mut s), "the close frame is still queued");
+    s.handle_timeout(secs(2));
+    assert!(!closing(&mut s), "still within the close timeout");
     s.handle_timeout(secs(3));
-    assert!(
-        s.should_close_transport(),
-        "given up after the close timeout"
-    );
-    assert_eq!(s.poll_timeout(), None);
-    assert!(drain(&mut s).is_empty(), "the error was already reported");
+    assert!(closing(&mut s), "given up after the close timeout");
+    assert!(matches!(drain(&mut s)[..], [Ev::Err(Error::Protocol(_))]));
 }

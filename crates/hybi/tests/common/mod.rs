@@ -104,17 +104,17 @@ impl From<Event<'_>> for Ev {
     }
 }
 
-/// Polls until the engine needs more input; an error ends the list.
+/// The events the engine has from the input so far: `next` until it asks for
+/// something else. What it wants to write stays queued (see [`take_output`]); when it
+/// is over, [`Next::Close`](hybi::Next::Close)'s error (if any) ends the list.
 pub fn drain(conn: &mut Connection) -> Vec<Ev> {
     let mut out = Vec::new();
     loop {
-        match conn.poll_event() {
-            Ok(Some(e)) => out.push(e.into()),
-            Ok(None) => return out,
-            Err(e) => {
-                out.push(Ev::Err(e));
-                // After an error the engine reports nothing more.
-                assert!(matches!(conn.poll_event(), Ok(None)));
+        match conn.next() {
+            hybi::Next::Event(e, _) => out.push(e.into()),
+            hybi::Next::Write(_) | hybi::Next::Wait(_) => return out,
+            hybi::Next::Close(closed) => {
+                out.extend(closed.error.map(Ev::Err));
                 return out;
             }
         }
@@ -127,14 +127,14 @@ pub fn feed(conn: &mut Connection, bytes: &[u8]) -> Vec<Ev> {
     drain(conn)
 }
 
-/// Takes everything the engine wants to write.
+/// Takes everything the engine wants to write, without taking events.
 pub fn take_output(conn: &mut Connection) -> Vec<u8> {
     let mut out = Vec::new();
-    while conn.has_output() {
-        let chunk = conn.pending_output();
+    while let Some(t) = conn.transmit() {
+        let chunk = t.bytes();
         let n = chunk.len();
         out.extend_from_slice(chunk);
-        conn.consume_output(n);
+        t.consume(n);
     }
     out
 }
@@ -289,5 +289,49 @@ pub fn echo(event: &Event<'_>, out: &mut hybi::Outbox<'_>) {
         Event::Text(t) => out.send_text(t).unwrap(),
         Event::Binary(b) => out.send_binary(b).unwrap(),
         _ => {}
+    }
+}
+
+/// Feeds `bytes` and drives the connection, writing everything: the events, then
+/// the error it ended with (as [`Ev::Err`], if it ended with one), and the close frame
+/// it wrote (code, reason).
+pub fn feed_and_drive(conn: &mut Connection, bytes: &[u8]) -> (Vec<Ev>, Option<(u16, String)>) {
+    conn.receive(bytes);
+    let mut d = drive(conn);
+    let close = frames(&d.written)
+        .into_iter()
+        .find(|f| f.header.opcode == OpCode::Close)
+        .map(|f| {
+            if f.payload.is_empty() {
+                (1005, String::new())
+            } else {
+                (
+                    u16::from_be_bytes([f.payload[0], f.payload[1]]),
+                    String::from_utf8(f.payload[2..].to_vec()).unwrap(),
+                )
+            }
+        });
+    if let End::Close { error: Some(e), .. } = d.end {
+        d.events.push(Ev::Err(e));
+    }
+    (d.events, close)
+}
+
+/// The deadline `next` waits for; panics if it asks for anything else (an event to
+/// take, output to write, the transport to close).
+pub fn wait(conn: &mut Connection) -> Option<hybi::Instant> {
+    match conn.next() {
+        hybi::Next::Wait(deadline) => deadline,
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+/// True if `next` says to close the transport now (false: it has output to write or
+/// waits); panics on an event.
+pub fn closing(conn: &mut Connection) -> bool {
+    match conn.next() {
+        hybi::Next::Close(_) => true,
+        hybi::Next::Write(_) | hybi::Next::Wait(_) => false,
+        hybi::Next::Event(e, _) => panic!("an event left: {e:?}"),
     }
 }
