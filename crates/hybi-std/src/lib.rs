@@ -68,13 +68,13 @@ pub mod adapter;
 mod client;
 mod engine;
 mod error;
+mod idle;
 mod message;
 mod server;
 mod socket;
 mod split;
 mod stream;
 mod timeout;
-mod workers;
 
 pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};

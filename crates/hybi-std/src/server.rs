@@ -15,10 +15,10 @@ use hybi::{CloseCode, Config};
 use crate::accept::Acceptor;
 use crate::adapter::Routes;
 use crate::error::{Error, Result};
+use crate::idle::Idle;
 use crate::message::Message;
 use crate::split::Writer;
 use crate::stream::SharedTcp;
-use crate::workers::Idle;
 use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
