@@ -88,12 +88,17 @@ impl Worker {
         loop {
             let now = clock::now();
             let timeout = if self.again.is_empty() && !self.shared.has_commands() {
-                let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
-                let next = match (next, self.accept_retry) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                next.map(|at| clock::until(now, at))
+                // The next connection timer, accept retry, or end of the shutdown's
+                // grace period.
+                [
+                    self.timers.peek().map(|Reverse((at, _, _))| *at),
+                    self.accept_retry,
+                    self.stopping,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| clock::until(now, at))
             } else {
                 Some(Duration::ZERO)
             };
