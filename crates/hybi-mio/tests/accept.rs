@@ -1,4 +1,5 @@
-//! Listening and accepting under hostile conditions: running out of file descriptors.
+//! Listening and accepting: an address held by someone else, running out of file
+//! descriptors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -18,6 +19,86 @@ impl Handler for Echo {
 const UPGRADE: &[u8] = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\r\n";
+
+// ------------------------------------------------------------------ binding
+
+fn echo_server(builder: hybi_mio::ServerBuilder, addr: SocketAddr) -> std::io::Result<Server> {
+    builder.route("/echo", |_| Echo).bind(addr)
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A WebSocket round trip through `addr`.
+fn echoes(addr: SocketAddr) {
+    let (mut ws, _) = hybi_std::connect(&format!("ws://{addr}/echo")).unwrap();
+    ws.send_text("anyone?").unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        hybi_std::Message::Text("anyone?".into())
+    );
+}
+
+#[test]
+#[cfg(unix)] // SO_REUSEPORT
+fn a_second_server_on_the_same_address_fails_with_addr_in_use() {
+    let first = echo_server(Server::builder().workers(2), any_port()).unwrap();
+    let addr = first.local_addr().unwrap();
+    for workers in [1, 2] {
+        let second = echo_server(Server::builder().workers(workers), addr);
+        let err = second.err().expect("the address is taken");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    }
+    // Not even with SO_REUSEPORT: the first server did not set it.
+    let err = echo_server(Server::builder().reuse_port(true), addr)
+        .err()
+        .expect("taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    let err = std::net::TcpListener::bind(addr).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // The first one still serves, on every connection.
+    for _ in 0..8 {
+        echoes(addr);
+    }
+}
+
+#[test]
+#[cfg(unix)] // SO_REUSEPORT
+fn an_address_held_by_another_listener_fails_with_addr_in_use() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let err = echo_server(Server::builder().workers(2), addr)
+        .err()
+        .expect("taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // A listener that set SO_REUSEPORT (another multi-process server) cannot be
+    // joined either without the opt-in.
+    let shared = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    shared.set_reuse_port(true).unwrap();
+    shared.bind(&any_port().into()).unwrap();
+    shared.listen(16).unwrap();
+    let addr = shared.local_addr().unwrap().as_socket().unwrap();
+    let err = echo_server(Server::builder(), addr).err().expect("taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+}
+
+#[test]
+#[cfg(unix)] // SO_REUSEPORT
+fn servers_that_opt_into_reuse_port_share_the_address() {
+    let first = echo_server(Server::builder().workers(2).reuse_port(true), any_port()).unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = echo_server(Server::builder().workers(2).reuse_port(true), addr).unwrap();
+    assert_eq!(second.local_addr(), Some(addr));
+    // A server without the opt-in cannot join them.
+    let err = echo_server(Server::builder(), addr).err().expect("taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    for _ in 0..8 {
+        echoes(addr);
+    }
+    drop(first);
+    echoes(addr);
+}
 
 // ------------------------------------------------------ file descriptor exhaustion
 
