@@ -42,7 +42,8 @@ pub(crate) enum Phase {
     Open,
     /// Writing an HTTP refusal; then the socket closes.
     Refusing,
-    /// Our side is shut down; waiting for the peer to close its side.
+    /// Closing: writing what is still queued, then shutting our side down and waiting
+    /// (briefly) for the peer to close its side.
     Draining,
 }
 
@@ -67,8 +68,14 @@ pub(crate) struct Conn {
     pub(crate) wants_write: bool,
     /// Reading is paused: the output is over the high-water mark.
     paused: bool,
-    /// The transport failed or reached end of input.
+    /// The transport failed (a read or write error): nothing more can be read or
+    /// written.
     dead: bool,
+    /// The peer ended its input (it half-closed, or closed): nothing more to read, but
+    /// what is queued for it can still be written.
+    eof: bool,
+    /// Our sending side is shut down.
+    shut: bool,
     /// `on_close` was called.
     closed_reported: bool,
     /// Tracked sends: (stream position after the message, completion).
@@ -113,6 +120,8 @@ impl Conn {
             wants_write: false,
             paused: false,
             dead: false,
+            eof: false,
+            shut: false,
             closed_reported: false,
             completions: VecDeque::new(),
             touched: false,
@@ -162,8 +171,12 @@ impl Conn {
 
     /// True if the socket should be registered for write readiness.
     pub(crate) fn needs_write(&self) -> bool {
+        self.output_pending() || matches!(self.phase, Phase::Connecting(_))
+    }
+
+    /// True while bytes are queued: the preface or the engine's output.
+    fn output_pending(&self) -> bool {
         self.preface_pos < self.preface.len()
-            || matches!(self.phase, Phase::Connecting(_))
             || self.ws.as_ref().is_some_and(Connection::has_output)
     }
 
@@ -180,6 +193,10 @@ impl Conn {
             ws.handle_timeout(env.now);
             // Replies from the handler (or the engine's pongs) go into a pooled buffer.
             env.pool.lend_write(ws);
+        }
+        if self.eof {
+            // Readiness after the end of input has nothing more to read.
+            self.readable = false;
         }
 
         // Input.
@@ -208,11 +225,27 @@ impl Conn {
         self.lifecycle(env)
     }
 
-    /// Closes the socket's sending side and waits (briefly) for the peer's end.
+    /// Starts closing: what is queued is written, then the socket's sending side is
+    /// shut down, and the peer's end awaited, all within [`DRAIN_TIMEOUT`].
     fn start_draining(&mut self, env: &Env<'_>) {
-        let _ = self.socket.shutdown(Shutdown::Write);
         self.phase = Phase::Draining;
         self.deadline = Some(env.now + DRAIN_TIMEOUT);
+    }
+
+    /// Draining: shuts the sending side once everything queued is written. False when
+    /// the connection is done: both sides ended, or the transport failed.
+    fn drain(&mut self, env: &mut Env<'_>) -> bool {
+        if self.dead {
+            return false;
+        }
+        if !self.shut && !self.output_pending() {
+            let _ = self.socket.shutdown(Shutdown::Write);
+            self.shut = true;
+            if let Some(ws) = self.ws.as_mut() {
+                env.pool.reclaim(ws);
+            }
+        }
+        !(self.shut && self.eof)
     }
 
     /// After input and output: close, pause, resume, or keep going.
@@ -223,28 +256,34 @@ impl Conn {
                 if self.dead {
                     return false;
                 }
-                if self.preface_pos >= self.preface.len() {
-                    self.start_draining(env);
+                if self.preface_pos < self.preface.len() {
+                    // Still writing the answer, even if the peer has ended its input.
+                    return true;
                 }
-                return true;
+                self.start_draining(env);
+                return self.drain(env);
             }
-            Phase::Draining => return !self.dead,
-            Phase::Accepting(_) | Phase::Connecting(_) => return !self.dead,
+            Phase::Draining => return self.drain(env),
+            Phase::Accepting(_) | Phase::Connecting(_) => return !(self.dead || self.eof),
         }
         let Some(ws) = self.ws.as_mut() else {
             return false;
         };
-        if self.dead || ws.should_close_transport() {
+        // At the end of input the engine has seen its last bytes: after the dispatch
+        // below it has either the peer's close (and its reply queued) or has reported
+        // the abnormal end. What is left is writing what is queued.
+        if self.dead || self.eof || ws.should_close_transport() {
             self.dispatch();
-            self.fail_completions(SendFailure::Gone);
             if self.dead {
+                // Completions still pending fail when the worker removes the
+                // connection.
                 return false;
             }
             if let Some(ws) = self.ws.as_mut() {
                 env.pool.reclaim(ws);
             }
             self.start_draining(env);
-            return true;
+            return self.drain(env);
         }
         // Backpressure.
         let buffered = ws.buffered_output();
@@ -287,12 +326,13 @@ impl Conn {
     }
 
     /// Reads into `buf`, retrying interrupted reads; a `WouldBlock` uses up the
-    /// readiness, an end or an error marks the connection dead.
+    /// readiness, the end of input is noted (writing may go on), an error marks the
+    /// connection dead.
     fn read_some(&mut self, buf: &mut [u8]) -> ReadResult {
         loop {
             return match self.socket.read(buf) {
                 Ok(0) => {
-                    self.dead = true;
+                    self.eof = true;
                     self.readable = false;
                     ReadResult::End(None)
                 }
@@ -497,9 +537,11 @@ impl Conn {
             let result = self.socket.read(buf);
             match result {
                 Ok(0) => {
+                    // The peer half-closed (or closed): what it sent is still
+                    // delivered, and what it is owed still written.
                     ws.receive_eof();
                     self.readable = false;
-                    self.dead = true;
+                    self.eof = true;
                     return;
                 }
                 Ok(n) => ws.commit(n),

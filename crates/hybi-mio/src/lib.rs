@@ -1,11 +1,13 @@
 //! # hybi-mio: many WebSocket connections per thread
 //!
 //! An event-loop adapter that drives the [`hybi`] engine over [mio]: one loop per
-//! worker thread (each with its own `SO_REUSEPORT` listener), thousands of connections
+//! worker thread (all accepting from one listening socket), thousands of connections
 //! each. Every protocol decision stays in the engine; this crate moves bytes and time.
 //!
 //! - [`Server::builder`]: routes by path (404 otherwise), a `should_upgrade` hook that
 //!   can reject or add headers, limits on connections, handshake time and size.
+//!   Binding an address that another socket holds fails with `AddrInUse` (unless
+//!   every server on it opts into `SO_REUSEPORT`, [`ServerBuilder::reuse_port`]).
 //! - [`Handler`]: callbacks per connection (open, text, binary, fragment, ping, pong,
 //!   close, backpressure), each handed a [`Context`] to reply through.
 //! - [`Sender`]: a `Clone + Send + Sync` handle to any connection, usable from any

@@ -60,6 +60,7 @@ pub struct ServerBuilder {
     app: App,
     workers: usize,
     max_connections: usize,
+    reuse_port: bool,
 }
 
 impl Default for ServerBuilder {
@@ -87,13 +88,31 @@ impl ServerBuilder {
             },
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_connections: 100_000,
+            reuse_port: false,
         }
     }
 
-    /// The number of event loops (threads), each with its own listener
-    /// (`SO_REUSEPORT`, the kernel spreads connections) and connections.
+    /// The number of event loops (threads), each with its own connections. They
+    /// share one listening socket: whichever loop is ready first accepts, so a burst
+    /// of connections can land mostly on one loop (see [`reuse_port`](Self::reuse_port)
+    /// for the kernel to spread them).
     pub fn workers(mut self, n: usize) -> ServerBuilder {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Opt-in: bind with `SO_REUSEPORT`, one listening socket per worker, which the
+    /// kernel spreads connections across (by a hash of their addresses). Off by
+    /// default, and then [`bind`](Self::bind) fails with
+    /// [`AddrInUse`](io::ErrorKind::AddrInUse) if another socket holds the address.
+    ///
+    /// With it on, any other socket of the same user that sets `SO_REUSEPORT` can bind
+    /// the same address too: a second process (or [`Server`]) then shares the port,
+    /// and each client reaches only one of them. Use it only to run several processes
+    /// on one port on purpose. Binding fails with
+    /// [`Unsupported`](io::ErrorKind::Unsupported) where the option does not exist.
+    pub fn reuse_port(mut self, on: bool) -> ServerBuilder {
+        self.reuse_port = on;
         self
     }
 
@@ -186,19 +205,33 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds `addr` and starts the workers.
+    /// Binds `addr` and starts the workers. Fails with
+    /// [`AddrInUse`](io::ErrorKind::AddrInUse) if another socket (of this process or
+    /// another) listens on it, unless both it and this server set
+    /// [`reuse_port`](Self::reuse_port).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let addr = addr
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-        let first = listener(addr)?;
+        let first = listener(addr, self.reuse_port)?;
         let actual = first.local_addr()?;
-        let mut listeners = vec![first];
+        let mut listeners = Vec::with_capacity(self.workers);
         for _ in 1..self.workers {
-            listeners.push(listener(actual)?);
+            // Each worker registers a descriptor of its own with its own poll.
+            let next = if self.reuse_port {
+                listener(actual, true)?
+            } else {
+                first.try_clone()?
+            };
+            listeners.push(next);
         }
-        self.start_with(listeners.into_iter().map(Some).collect(), Some(actual))
+        listeners.push(first);
+        let listeners = listeners
+            .into_iter()
+            .map(|l| Some(mio::net::TcpListener::from_std(l)))
+            .collect();
+        self.start_with(listeners, Some(actual))
     }
 
     /// Starts the workers without a listener: an event loop for client connections
@@ -235,17 +268,49 @@ impl ServerBuilder {
     }
 }
 
-/// A non-blocking listening socket with `SO_REUSEADDR` and (on Unix) `SO_REUSEPORT`,
-/// so every worker can listen on the same address.
-fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+/// A non-blocking listening socket, with `SO_REUSEADDR` on Unix (as std sets it: a
+/// restart can bind while old connections linger in `TIME_WAIT`, but no two
+/// listeners share an address) and, if asked, `SO_REUSEPORT`.
+fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
     socket.set_reuse_address(true)?;
-    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-    socket.set_reuse_port(true)?;
+    if reuse_port {
+        set_reuse_port(&socket)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
+    Ok(socket.into())
+}
+
+#[cfg(all(
+    unix,
+    not(any(
+        target_os = "solaris",
+        target_os = "illumos",
+        target_os = "cygwin",
+        target_os = "nuttx"
+    ))
+))]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(
+        target_os = "solaris",
+        target_os = "illumos",
+        target_os = "cygwin",
+        target_os = "nuttx"
+    ))
+)))]
+fn set_reuse_port(_: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_REUSEPORT is not available on this platform",
+    ))
 }
 
 struct WorkerHandle {

@@ -22,6 +22,10 @@ use crate::server::App;
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
 
+/// How long to wait before accepting again when the system is out of a resource
+/// (file descriptors, socket buffers, memory).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 pub(crate) struct Worker {
     poll: Poll,
     events: Events,
@@ -39,6 +43,10 @@ pub(crate) struct Worker {
     max_connections: usize,
     /// Shutting down: stop when every connection is gone or at this instant.
     stopping: Option<Instant>,
+    /// Accepting failed for want of a resource: try again at this instant. Readiness
+    /// is edge-triggered, so connections already queued would otherwise wait for the
+    /// next one to arrive.
+    accept_retry: Option<Instant>,
 }
 
 impl Worker {
@@ -66,6 +74,7 @@ impl Worker {
             commands: Vec::new(),
             max_connections,
             stopping: None,
+            accept_retry: None,
         })
     }
 
@@ -79,9 +88,17 @@ impl Worker {
         loop {
             let now = clock::now();
             let timeout = if self.again.is_empty() && !self.shared.has_commands() {
-                self.timers
-                    .peek()
-                    .map(|Reverse((at, _, _))| clock::until(now, *at))
+                // The next connection timer, accept retry, or end of the shutdown's
+                // grace period.
+                [
+                    self.timers.peek().map(|Reverse((at, _, _))| *at),
+                    self.accept_retry,
+                    self.stopping,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| clock::until(now, at))
             } else {
                 Some(Duration::ZERO)
             };
@@ -93,7 +110,7 @@ impl Worker {
                 break;
             }
             let now = clock::now();
-            let mut accept = false;
+            let mut accept = self.accept_retry.is_some_and(|at| now >= at);
             for event in self.events.iter() {
                 match event.token() {
                     LISTENER => accept = true,
@@ -153,16 +170,46 @@ impl Worker {
     fn accept(&mut self, now: Instant) {
         loop {
             let Some(listener) = self.listener.as_ref() else {
+                self.accept_retry = None;
                 return;
             };
             let (mut socket, addr) = match listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(pair) => {
+                    if self.accept_retry.take().is_some() {
+                        log::info!("accepting again");
+                    }
+                    pair
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_retry = None;
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // One queued connection failed (Linux reports its pending network
+                // error on accept): it is gone, the next may be fine.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::NetworkDown
+                            | io::ErrorKind::NetworkUnreachable
+                            | io::ErrorKind::HostUnreachable
+                    ) =>
+                {
+                    continue;
+                }
                 Err(e) => {
-                    // Out of file descriptors, say: try again on the next readiness.
-                    log::warn!("accept failed: {e}");
+                    // Out of file descriptors (EMFILE, ENFILE), buffers or memory:
+                    // the connection stays queued, and the readiness that announced
+                    // it will not come again. Retry on a timer; log once per episode.
+                    if self.accept_retry.is_none() {
+                        log::warn!(
+                            "accept failed: {e}; retrying every {} ms",
+                            ACCEPT_RETRY.as_millis()
+                        );
+                    }
+                    self.accept_retry = Some(now + ACCEPT_RETRY);
                     return;
                 }
             };

@@ -410,6 +410,30 @@ fn graceful_shutdown_sends_1001_to_every_client() {
 }
 
 #[test]
+fn graceful_shutdown_ends_at_the_grace_period_when_clients_do_not_answer() {
+    // A client that completes its handshake, then never reads or answers the 1001.
+    let (server, addr) = echo_server(Server::builder());
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    let started = Instant::now();
+    server.shutdown(Duration::from_millis(200));
+    let took = started.elapsed();
+    // Not the engine's 5 s close timeout: the grace period ends the wait.
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
 fn keepalive_drops_a_silent_peer() {
     let (closed_tx, closed_rx) = mpsc::channel();
     let closed_tx = Mutex::new(closed_tx);
