@@ -30,6 +30,9 @@ pub enum ProtocolError {
     ExpectedContinuation,
     /// Text that is not valid UTF-8 (§8.1), detected at the first bad byte.
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) that is not a valid deflate stream
+    /// (RFC 7692 §7.2.2).
+    InvalidCompressedData,
     /// A close frame whose payload is invalid (§5.5.1, §7.4).
     InvalidClosePayload(ClosePayloadError),
     /// A frame larger than [`Config::max_frame_size`](crate::Config::max_frame_size).
@@ -53,7 +56,9 @@ impl ProtocolError {
     /// in a close reason), 1009 for the size limits, 1002 for everything else.
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::InvalidClosePayload(e) => e.close_code(),
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
@@ -75,6 +80,7 @@ impl ProtocolError {
             ProtocolError::UnexpectedContinuation => "continuation without a message",
             ProtocolError::ExpectedContinuation => "expected a continuation frame",
             ProtocolError::InvalidUtf8 => "invalid UTF-8",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
             ProtocolError::InvalidClosePayload(ClosePayloadError::InvalidReason) => {
                 "invalid UTF-8 in close reason"
             }

@@ -70,6 +70,7 @@ extern crate std;
 pub mod close;
 pub mod config;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod event;
 pub mod frame;

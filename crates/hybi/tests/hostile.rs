@@ -36,6 +36,16 @@ unsafe impl GlobalAlloc for Counting {
         let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(layout.size())));
         unsafe { System.dealloc(ptr, layout) }
     }
+    /// Counted as the system does it: a large block grows in place or is remapped
+    /// (mremap), so only the new size is live, not the old and the new together.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = LIVE.try_with(|l| {
+            let now = l.get().saturating_sub(layout.size()) + new_size;
+            l.set(now);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+        });
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
 }
 
 #[global_allocator]
@@ -319,5 +329,84 @@ fn large_messages_still_arrive_in_few_large_reads() {
     assert!(
         peak <= total * 5 / 2 + (1 << 20),
         "peak {peak} for an 8 MiB message"
+    );
+}
+
+/// A deflate stream of `total` zero bytes, sync-flushed, without its tail: about a
+/// thousandth of `total`.
+fn deflate_bomb(total: usize) -> Vec<u8> {
+    let mut z = zlib_rs::Deflate::new(9, false, 15);
+    let zeros = vec![0u8; 1 << 20];
+    let mut out = vec![0u8; total / 900 + (1 << 16)];
+    let mut done = 0;
+    while done < total {
+        let last = done + zeros.len() >= total;
+        let flush = if last {
+            zlib_rs::DeflateFlush::SyncFlush
+        } else {
+            zlib_rs::DeflateFlush::NoFlush
+        };
+        let at = z.total_out() as usize;
+        z.compress(&zeros, &mut out[at..], flush).unwrap();
+        done += zeros.len();
+    }
+    out.truncate(z.total_out() as usize - 4);
+    out
+}
+
+#[test]
+fn a_small_frame_that_inflates_to_a_gigabyte_fails_within_the_limit() {
+    const LIMIT: usize = 16 << 20;
+    let bomb = deflate_bomb(1 << 30);
+    assert!(
+        bomb.len() < 1_100_000,
+        "a 1 MiB frame: {} bytes",
+        bomb.len()
+    );
+    let wire = raw_frame(0xC2, Some(KEY), &bomb);
+    let config = Config::default().with_max_message_size(LIMIT);
+    let mut s = Connection::server(config);
+    s.enable_deflate(
+        hybi::deflate::Agreement::default(),
+        hybi::deflate::DeflateConfig::default(),
+    );
+    let mut failed = None;
+    let peak = peak_during(|| {
+        for chunk in wire.chunks(64 << 10) {
+            s.receive(chunk);
+            match s.next() {
+                hybi::Next::Event(e, _) => panic!("{e:?}"),
+                hybi::Next::Write(_) | hybi::Next::Wait(_) => {}
+                hybi::Next::Close(c) => failed = c.error,
+            }
+            if failed.is_some() {
+                break;
+            }
+            if s.buffered_output() > 0 {
+                let _ = take_output(&mut s);
+                failed = match s.next() {
+                    hybi::Next::Close(c) => c.error,
+                    _ => None,
+                };
+                break;
+            }
+        }
+    });
+    assert!(
+        matches!(
+            failed,
+            Some(hybi::Error::Protocol(
+                hybi::ProtocolError::MessageTooLarge { max: LIMIT, .. }
+            ))
+        ),
+        "{failed:?}"
+    );
+    eprintln!("bomb {} bytes; peak {} KiB", bomb.len(), peak >> 10);
+    // The limit, plus one growth step, the receive buffer and the inflater.
+    assert!(
+        peak <= LIMIT + (512 << 10),
+        "peak {} KiB over {} KiB",
+        peak >> 10,
+        LIMIT >> 10
     );
 }

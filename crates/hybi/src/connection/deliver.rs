@@ -11,6 +11,7 @@ use super::{Connection, Core, Input, PONG_COALESCE_AT};
 use crate::close::{CloseCode, MAX_REASON_LEN, parse_close_payload};
 use crate::config::Delivery;
 use crate::connection::Role;
+use crate::deflate::codec::TAIL;
 use crate::error::{Error, ProtocolError};
 use crate::event::MessageKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, Parsed};
@@ -31,6 +32,9 @@ pub(super) struct RxFrame {
     pub(super) in_place: bool,
     /// Part of the payload was validated as UTF-8 before the frame was complete.
     pub(super) validated: bool,
+    /// Payload bytes unmasked so far (a compressed frame's bytes are unmasked as they
+    /// arrive but may be inflated later).
+    pub(super) unmasked: usize,
 }
 
 /// A data message being received.
@@ -41,6 +45,10 @@ pub(super) struct RxMessage {
     pub(super) len: u64,
     /// A piece of it was delivered ([`Delivery::Streaming`]).
     pub(super) started: bool,
+    /// Compressed (permessage-deflate): its payload goes through the inflater.
+    pub(super) compressed: bool,
+    /// Bytes of the sync-flush tail fed to the inflater at the message's end.
+    pub(super) tail: u8,
 }
 
 /// What [`Connection::poll_event`] found, as positions into the buffers, so that the
@@ -60,6 +68,7 @@ pub(super) enum Ready {
         end: usize,
     },
     Fragment {
+        src: Src,
         kind: MessageKind,
         start: usize,
         end: usize,
@@ -86,6 +95,20 @@ pub(super) enum Ready {
 pub(super) enum Src {
     Read,
     Msg,
+}
+
+/// A compressed message streamed ([`Delivery::Streaming`]) is inflated in pieces of
+/// at most this much.
+const STREAM_CHUNK: usize = 16 << 10;
+
+/// A compressed message's buffer grows by at least this much while it inflates.
+const MIN_INFLATE_ROOM: usize = 4 << 10;
+
+/// The end of a compressed message: the inflater forgets it if the agreement says so.
+fn deflate_done(core: &mut Core) {
+    if let Some(d) = core.deflate.as_deref_mut() {
+        d.message_inflated();
+    }
 }
 
 /// What handling a frame's payload made of the input so far.
@@ -115,6 +138,8 @@ impl Connection {
             };
             let progress = if frame.opcode.is_control() {
                 self.control_payload(frame)?
+            } else if self.core.rx_message.is_some_and(|m| m.compressed) {
+                self.inflated_payload(frame)?
             } else if frame.in_place {
                 self.in_place_payload(frame)?
             } else if self.core.config.delivery == Delivery::Message {
@@ -318,12 +343,160 @@ impl Connection {
             return Ok(Progress::Next); // an empty frame in the middle of a message
         }
         Ok(Progress::Ready(Ready::Fragment {
+            src: Src::Read,
             kind,
             start,
             end,
             first,
             fin: message_done,
         }))
+    }
+
+    /// A compressed message's payload (permessage-deflate): unmasked in the receive
+    /// buffer, inflated into the message buffer (whole messages) or a fixed chunk of
+    /// it (streaming), with the sync-flush tail fed at the message's end instead of
+    /// being appended to it. The message size limit applies to the inflated bytes, as
+    /// they are inflated; text is validated as it inflates.
+    fn inflated_payload(&mut self, mut frame: RxFrame) -> Result<Progress, Error> {
+        let kind = self.message_kind(&frame);
+        let streaming = self.core.config.delivery == Delivery::Streaming;
+        let max = self.core.config.max_message_size;
+        let pos = self.input.pos;
+        let take = (self.input.end - pos).min(frame.len - frame.done);
+        if let Some(key) = frame.mask {
+            if frame.unmasked < frame.done + take {
+                let from = pos + (frame.unmasked - frame.done);
+                apply_mask(key, frame.unmasked, &mut self.input.buf[from..pos + take]);
+            }
+        }
+        frame.unmasked = frame.unmasked.max(frame.done + take);
+        let payload_in = frame.done + take == frame.len;
+        let Some(message) = self.core.rx_message else {
+            return Ok(Progress::More); // `open_frame` records every data message
+        };
+        let Connection { input, core } = self;
+        let Some(deflate) = core.deflate.as_deref_mut() else {
+            return Err(core.fail(ProtocolError::ReservedBits));
+        };
+        let inflater = deflate.inflater();
+        let mut src = &input.buf[pos..pos + take];
+        let mut tail = usize::from(message.tail);
+        let out_start = if streaming { 0 } else { input.msg_len };
+        let mut out_end = out_start;
+        let mut failed = None;
+        // Inflate until the input (and, at the message's end, the tail) is used up and
+        // the inflater has nothing more to give; a streamed piece stops at a full chunk.
+        let drained = loop {
+            if out_end == input.msg.len() {
+                if streaming && out_end > 0 {
+                    break false;
+                }
+                let room = if streaming {
+                    STREAM_CHUNK
+                } else {
+                    out_end + MIN_INFLATE_ROOM
+                };
+                ensure_room(
+                    &mut input.msg,
+                    room,
+                    if streaming { STREAM_CHUNK } else { max + 1 },
+                );
+            }
+            let feeding_tail = src.is_empty() && payload_in && frame.fin && tail < TAIL.len();
+            let piece = if feeding_tail { &TAIL[tail..] } else { src };
+            let room = input.msg.len() - out_end;
+            let (used, wrote) = match inflater.inflate(piece, &mut input.msg[out_end..]) {
+                Ok(r) => r,
+                Err(_) => {
+                    failed = Some(ProtocolError::InvalidCompressedData);
+                    break true;
+                }
+            };
+            let new = &input.msg[out_end..out_end + wrote];
+            if kind == MessageKind::Text && core.rx_utf8.feed(new).is_err() {
+                failed = Some(ProtocolError::InvalidUtf8);
+                break true;
+            }
+            out_end += wrote;
+            if feeding_tail {
+                tail += used;
+            } else {
+                src = &src[used..];
+            }
+            let inflated = message.len + (out_end - out_start) as u64;
+            if inflated > max as u64 {
+                failed = Some(ProtocolError::MessageTooLarge { len: inflated, max });
+                break true;
+            }
+            let fed = src.is_empty() && (!(payload_in && frame.fin) || tail == TAIL.len());
+            if fed && wrote < room {
+                break true; // everything fed, nothing more to come out
+            }
+            if used == 0 && wrote == 0 {
+                break false; // no progress: wait for more input
+            }
+        };
+        if let Some(e) = failed {
+            return Err(core.fail(e));
+        }
+        let consumed = take - src.len();
+        frame.done += consumed;
+        input.pos = pos + consumed;
+        let wrote = out_end - out_start;
+        if !streaming {
+            input.msg_len = out_end;
+        }
+        let message_done = drained && payload_in && frame.fin && tail == TAIL.len();
+        if message_done && kind == MessageKind::Text && core.rx_utf8.finish().is_err() {
+            return Err(core.fail(ProtocolError::InvalidUtf8));
+        }
+        let frame_done = frame.done == frame.len && (!frame.fin || message_done);
+        core.rx_frame = if frame_done { None } else { Some(frame) };
+        let Some(m) = core.rx_message.as_mut() else {
+            return Ok(Progress::More);
+        };
+        m.len += wrote as u64;
+        m.tail = tail as u8;
+        let first = !m.started;
+        if message_done {
+            core.rx_message = None;
+            deflate_done(core);
+            if !streaming {
+                let end = input.msg_len;
+                return Ok(Progress::Ready(match kind {
+                    MessageKind::Text => Ready::Text {
+                        src: Src::Msg,
+                        start: 0,
+                        end,
+                        validated: true,
+                    },
+                    MessageKind::Binary => Ready::Binary {
+                        src: Src::Msg,
+                        start: 0,
+                        end,
+                    },
+                }));
+            }
+        }
+        if streaming && (wrote > 0 || message_done) {
+            if let Some(m) = core.rx_message.as_mut() {
+                m.started = true;
+            }
+            input.msg_len = wrote;
+            return Ok(Progress::Ready(Ready::Fragment {
+                src: Src::Msg,
+                kind,
+                start: 0,
+                end: wrote,
+                first,
+                fin: message_done,
+            }));
+        }
+        Ok(if frame_done {
+            Progress::Next
+        } else {
+            Progress::More
+        })
     }
 
     /// After a piece of a data frame: is the frame done, is the message? A finished
@@ -394,7 +567,11 @@ impl Core {
     /// Validates a new frame header against RFC 6455 §5 and the limits, and sets up
     /// the receive state for its payload.
     fn open_frame(&mut self, h: &FrameHeader, read_capacity: usize) -> Result<RxFrame, Error> {
-        if h.has_rsv() {
+        // RSV1 marks a compressed message (permessage-deflate): only on the first frame
+        // of a data message, and only if the extension was agreed (RFC 7692 §6.1).
+        let compressed =
+            h.rsv1 && self.deflate.is_some() && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        if h.rsv2 || h.rsv3 || (h.rsv1 && !compressed) {
             return Err(self.fail(ProtocolError::ReservedBits));
         }
         if self.config.strict_masking {
@@ -420,6 +597,7 @@ impl Core {
                 done: 0,
                 in_place: true,
                 validated: false,
+                unmasked: 0,
             });
         }
         let max_frame = self.config.max_frame_size;
@@ -437,7 +615,8 @@ impl Core {
                 return Err(self.fail(ProtocolError::UnexpectedContinuation));
             }
             (OpCode::Continuation, Some(m)) => {
-                m.len += len64;
+                // A compressed message's limit applies to what it inflates to.
+                m.len += if m.compressed { 0 } else { len64 };
                 if m.len > max_message {
                     let len = m.len;
                     return Err(self.fail(ProtocolError::MessageTooLarge {
@@ -448,7 +627,7 @@ impl Core {
             }
             (_, Some(_)) => return Err(self.fail(ProtocolError::ExpectedContinuation)),
             (opcode, None) => {
-                if len64 > max_message {
+                if len64 > max_message && !compressed {
                     return Err(self.fail(ProtocolError::MessageTooLarge {
                         len: len64,
                         max: self.config.max_message_size,
@@ -461,12 +640,15 @@ impl Core {
                 };
                 self.rx_message = Some(RxMessage {
                     kind,
-                    len: len64,
+                    len: if compressed { 0 } else { len64 },
                     started: false,
+                    compressed,
+                    tail: 0,
                 });
                 self.rx_utf8.reset();
                 in_place = self.config.delivery == Delivery::Message
                     && h.fin
+                    && !compressed
                     && len + MAX_HEADER_LEN <= read_capacity;
             }
         }
@@ -478,6 +660,7 @@ impl Core {
             done: 0,
             in_place,
             validated: false,
+            unmasked: 0,
         })
     }
 

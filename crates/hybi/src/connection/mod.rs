@@ -21,6 +21,7 @@ use crate::random::RandomSource;
 use crate::time::Instant;
 use crate::utf8::Utf8Validator;
 
+mod compress;
 mod deliver;
 mod drive;
 mod receive;
@@ -139,6 +140,8 @@ struct Core {
     /// Why the connection is ending, if not by a closing handshake the application
     /// started or answered (reported by [`Next::Close`]).
     cause: Option<Error>,
+    /// permessage-deflate, when agreed.
+    deflate: Option<Box<compress::DeflateState>>,
 
     now: Option<Instant>,
     last_rx: Option<Instant>,
@@ -221,6 +224,7 @@ impl Connection {
                 peer_close: None,
                 pending_error: None,
                 cause: None,
+                deflate: None,
                 now: None,
                 last_rx: None,
                 pong_timer: Timer::Off,

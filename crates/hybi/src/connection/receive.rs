@@ -101,6 +101,7 @@ impl Connection {
         let core = &self.core;
         if frame.in_place
             || frame.opcode.is_control()
+            || self.core.rx_message.is_some_and(|m| m.compressed)
             || core.rx_done
             || core.config.delivery != Delivery::Message
             || self.input.pos != self.input.end
@@ -355,6 +356,7 @@ impl Connection {
             }
             Ready::Binary { src, start, end } => Event::Binary(input.slice(src, start, end)),
             Ready::Fragment {
+                src,
                 kind,
                 start,
                 end,
@@ -362,7 +364,7 @@ impl Connection {
                 fin,
             } => Event::Fragment(Fragment {
                 kind,
-                data: &input.buf[start..end],
+                data: input.slice(src, start, end),
                 first,
                 fin,
             }),

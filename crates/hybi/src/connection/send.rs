@@ -167,14 +167,14 @@ impl Outbox<'_> {
     /// Queues a whole text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.core.check_data_send()?;
-        self.core.write_frame(OpCode::Text, true, text.as_bytes());
+        self.core.write_message(OpCode::Text, text.as_bytes());
         Ok(())
     }
 
     /// Queues a whole binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.core.check_data_send()?;
-        self.core.write_frame(OpCode::Binary, true, data);
+        self.core.write_message(OpCode::Binary, data);
         Ok(())
     }
 
@@ -227,7 +227,14 @@ impl Outbox<'_> {
             }
             core.tx_utf8 = v;
         }
-        core.write_frame(opcode, fin, data);
+        let compressed = match core.tx_message {
+            None => core.start_fragments(data.len(), fin),
+            Some(_) => core.deflate.as_deref().is_some_and(|d| d.tx_fragments),
+        };
+        let first = core.tx_message.is_none();
+        if !compressed || !core.write_compressed(opcode, fin, first, data) {
+            core.write_frame(opcode, fin, data);
+        }
         core.tx_message = if fin { None } else { Some(kind) };
         Ok(())
     }
@@ -319,7 +326,19 @@ impl Core {
     }
 
     /// Encodes one frame into the output buffer (masking it in the client role).
+    #[inline]
     pub(super) fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, fin, false, payload);
+    }
+
+    /// [`write_frame`](Self::write_frame) with RSV1 (a compressed message's first frame).
+    pub(super) fn write_frame_rsv(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        payload: &[u8],
+    ) {
         if self.pending_pong.is_some() && opcode != OpCode::Pong {
             // The answer to an earlier ping goes before anything queued after it.
             self.flush_pong();
@@ -327,6 +346,7 @@ impl Core {
         let mask = self.mask_key();
         let header = FrameHeader {
             fin,
+            rsv1,
             mask,
             ..FrameHeader::new(opcode, payload.len() as u64)
         };
@@ -339,8 +359,12 @@ impl Core {
         if self.pending_pong.is_some() {
             self.flush_pong();
         }
-        if payload.len() < OWNED_THRESHOLD {
-            self.write_frame(opcode, true, &payload);
+        let compress = self
+            .deflate
+            .as_deref()
+            .is_some_and(|d| payload.len() >= d.config.threshold);
+        if payload.len() < OWNED_THRESHOLD || compress {
+            self.write_message(opcode, &payload);
             return;
         }
         let mask = self.mask_key();

@@ -1,0 +1,226 @@
+//! permessage-deflate on a connection: the agreed parameters, the compressor and
+//! inflater (owned, or lent by the driver), compressing sends, and lending the
+//! codec back when the agreement lets a side forget its context between messages.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use super::{Connection, Core, Role};
+use crate::deflate::codec::TAIL;
+use crate::deflate::{Agreement, DeflateConfig, Deflater, Inflater};
+use crate::frame::OpCode;
+
+/// The compressed-output buffer keeps up to this much capacity between messages.
+const KEEP_SCRATCH: usize = 64 << 10;
+
+/// The extension's state on one connection.
+pub(super) struct DeflateState {
+    pub(super) agreement: Agreement,
+    pub(super) config: DeflateConfig,
+    /// Our compressor forgets each message (we agreed to no context takeover).
+    tx_reset: bool,
+    /// The peer's compressor forgets each message: so does our inflater.
+    pub(super) rx_reset: bool,
+    /// The window our compressor may use.
+    tx_bits: u8,
+    deflater: Option<Box<Deflater>>,
+    pub(super) inflater: Option<Box<Inflater>>,
+    /// A message's compressed bytes, before they are framed.
+    scratch: Vec<u8>,
+    /// A compressed message is being received: the inflater holds its state.
+    pub(super) rx_active: bool,
+    /// The fragmented message being sent is compressed.
+    pub(super) tx_fragments: bool,
+}
+
+impl DeflateState {
+    pub(super) fn new(role: Role, agreement: Agreement, config: DeflateConfig) -> DeflateState {
+        let (tx_reset, rx_reset, tx_bits) = match role {
+            Role::Server => (
+                agreement.server_no_context_takeover,
+                agreement.client_no_context_takeover,
+                agreement.server_max_window_bits,
+            ),
+            Role::Client => (
+                agreement.client_no_context_takeover,
+                agreement.server_no_context_takeover,
+                agreement.client_max_window_bits,
+            ),
+        };
+        DeflateState {
+            agreement,
+            config,
+            tx_reset,
+            rx_reset,
+            tx_bits,
+            deflater: None,
+            inflater: None,
+            scratch: Vec::new(),
+            rx_active: false,
+            tx_fragments: false,
+        }
+    }
+
+    /// The inflater, made on first use if none was lent.
+    pub(super) fn inflater(&mut self) -> &mut Inflater {
+        self.rx_active = true;
+        self.inflater
+            .get_or_insert_with(|| Box::new(Inflater::new()))
+    }
+
+    /// A compressed message has been received whole.
+    pub(super) fn message_inflated(&mut self) {
+        self.rx_active = false;
+        if let Some(inflater) = self.inflater.as_mut() {
+            // A peer that ended its stream with a final block starts a new one next.
+            if self.rx_reset || inflater.ended() {
+                inflater.reset();
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Turns permessage-deflate on with the parameters the handshake agreed and the
+    /// local settings (level, threshold). The handshake does this itself
+    /// ([`ServerAccepted::into_connection`](crate::handshake::ServerAccepted::into_connection),
+    /// [`ClientAccepted::into_connection`](crate::handshake::ClientAccepted::into_connection));
+    /// call it when another stack negotiated the extension.
+    pub fn enable_deflate(&mut self, agreement: Agreement, config: DeflateConfig) {
+        self.core.deflate = Some(Box::new(DeflateState::new(
+            self.core.role,
+            agreement,
+            config,
+        )));
+    }
+
+    /// The permessage-deflate parameters in force, if the extension was agreed.
+    pub fn deflate(&self) -> Option<&Agreement> {
+        self.core.deflate.as_deref().map(|d| &d.agreement)
+    }
+
+    /// Hands back the compressor when it holds nothing the connection needs (we agreed
+    /// to no context takeover, and no fragmented message is being sent), so a driver
+    /// can keep one per thread for all its connections instead of one per connection.
+    /// The connection makes a new one if it needs one and none is lent
+    /// ([`give_deflater`](Self::give_deflater)).
+    pub fn take_deflater(&mut self) -> Option<Box<Deflater>> {
+        let d = self.core.deflate.as_deref_mut()?;
+        if !d.tx_reset || d.tx_fragments {
+            return None;
+        }
+        d.deflater.take()
+    }
+
+    /// Lends the connection a compressor; returns it if the connection has its own,
+    /// does not use one, or this one's window is larger than agreed (or its level
+    /// differs).
+    pub fn give_deflater(&mut self, deflater: Box<Deflater>) -> Option<Box<Deflater>> {
+        match self.core.deflate.as_deref_mut() {
+            Some(d)
+                if d.deflater.is_none()
+                    && d.tx_reset
+                    && deflater.fits(d.config.level, d.tx_bits) =>
+            {
+                d.deflater = Some(deflater);
+                None
+            }
+            _ => Some(deflater),
+        }
+    }
+
+    /// Hands back the inflater when it holds nothing the connection needs (the peer
+    /// agreed to no context takeover, and no compressed message is half received).
+    pub fn take_inflater(&mut self) -> Option<Box<Inflater>> {
+        let d = self.core.deflate.as_deref_mut()?;
+        if !d.rx_reset || d.rx_active {
+            return None;
+        }
+        d.inflater.take()
+    }
+
+    /// Lends the connection an inflater; returns it if the connection has its own or
+    /// does not use one. Its state must be reset ([`Inflater::reset`]).
+    pub fn give_inflater(&mut self, inflater: Box<Inflater>) -> Option<Box<Inflater>> {
+        match self.core.deflate.as_deref_mut() {
+            Some(d) if d.inflater.is_none() && d.rx_reset => {
+                d.inflater = Some(inflater);
+                None
+            }
+            _ => Some(inflater),
+        }
+    }
+}
+
+impl Core {
+    /// Queues a whole data message: compressed (RSV1) when the extension is on and the
+    /// message is at least the threshold long, else as it is.
+    pub(super) fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+        let compress = self
+            .deflate
+            .as_deref()
+            .is_some_and(|d| payload.len() >= d.config.threshold);
+        if !compress || !self.write_compressed(opcode, true, true, payload) {
+            self.write_frame(opcode, true, payload);
+        }
+    }
+
+    /// True if a fragmented message starting with `first` (of a message of `kind`)
+    /// is sent compressed.
+    pub(super) fn start_fragments(&mut self, first_len: usize, fin: bool) -> bool {
+        let Some(d) = self.deflate.as_deref_mut() else {
+            return false;
+        };
+        // A message in one fragment follows the threshold; a longer one is compressed.
+        d.tx_fragments = !fin || first_len >= d.config.threshold;
+        d.tx_fragments
+    }
+
+    /// Compresses `payload` into one frame (`first`: the message's first frame, with
+    /// RSV1; `fin`: its last, whose sync-flush tail is removed). Returns false, having
+    /// queued nothing, if the payload is better sent as it is: only when the compressor
+    /// forgets the message anyway (no context takeover), since with context takeover
+    /// the peer's inflater must see every byte our compressor saw.
+    pub(super) fn write_compressed(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        first: bool,
+        payload: &[u8],
+    ) -> bool {
+        let Some(d) = self.deflate.as_deref_mut() else {
+            return false;
+        };
+        let (level, bits) = (d.config.level, d.tx_bits);
+        let deflater = d
+            .deflater
+            .get_or_insert_with(|| Box::new(Deflater::new(level, bits)));
+        let mut scratch = core::mem::take(&mut d.scratch);
+        scratch.clear();
+        let ok = deflater.compress(payload, &mut scratch);
+        if ok && fin && scratch.ends_with(&TAIL) {
+            scratch.truncate(scratch.len() - TAIL.len());
+        }
+        let message_done = fin;
+        if message_done {
+            d.tx_fragments = false;
+            if d.tx_reset {
+                deflater.reset();
+            }
+        }
+        let whole = first && fin;
+        let worse = scratch.len() >= payload.len();
+        if !ok || (whole && worse && d.tx_reset) {
+            d.scratch = scratch;
+            return false;
+        }
+        self.write_frame_rsv(opcode, fin, first, &scratch);
+        if let Some(d) = self.deflate.as_deref_mut() {
+            // Kept for the next message, unless a large one left it large.
+            if scratch.capacity() <= KEEP_SCRATCH {
+                d.scratch = scratch;
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,160 @@
+//! The compressor and decompressor, over zlib-rs (raw deflate streams).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use zlib_rs::{DeflateFlush, InflateFlush, Status};
+
+/// The four bytes a sync flush ends with; RFC 7692 §7.2.1 removes them from a
+/// message's end on send and §7.2.2 appends them on receive.
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// A raw-deflate compressor with a given window and level.
+pub struct Deflater {
+    z: zlib_rs::Deflate,
+    bits: u8,
+    level: u8,
+}
+
+impl fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deflater")
+            .field("window_bits", &self.bits)
+            .field("level", &self.level)
+            .finish()
+    }
+}
+
+impl Deflater {
+    /// A compressor for windows of `window_bits` (8-15) at `level` (0-9). A window of
+    /// 8 bits runs with 9, whose longest distance (250 bytes) fits 8 bits (zlib cannot
+    /// make raw streams with an 8-bit window).
+    pub fn new(level: u8, window_bits: u8) -> Deflater {
+        let bits = window_bits.clamp(9, 15);
+        let level = level.min(9);
+        Deflater {
+            z: zlib_rs::Deflate::new(i32::from(level), false, bits),
+            bits,
+            level,
+        }
+    }
+
+    /// True if this compressor may serve a connection that agreed on `window_bits` at
+    /// `level`: its window is not larger.
+    pub fn fits(&self, level: u8, window_bits: u8) -> bool {
+        self.bits <= window_bits.clamp(9, 15) && self.level == level.min(9)
+    }
+
+    /// Forgets every earlier message (no context takeover).
+    pub fn reset(&mut self) {
+        self.z.reset();
+    }
+
+    /// Appends `input`, compressed and sync-flushed, to `out`; returns false if the
+    /// compressor failed (its state is then reset). The output ends with [`TAIL`].
+    pub(crate) fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> bool {
+        // Room for the data plus a little: deflate never expands by more than a few
+        // bytes per 16 KiB block.
+        let need = input.len() + input.len() / 1024 * 5 + 64;
+        out.reserve(need);
+        loop {
+            let start = out.len();
+            let cap = out.capacity();
+            out.resize(cap, 0);
+            let before_in = self.z.total_in();
+            let before_out = self.z.total_out();
+            let status = self
+                .z
+                .compress(input, &mut out[start..], DeflateFlush::SyncFlush);
+            let used = (self.z.total_in() - before_in) as usize;
+            let wrote = (self.z.total_out() - before_out) as usize;
+            out.truncate(start + wrote);
+            input = &input[used..];
+            match status {
+                Err(_) => {
+                    self.z.reset();
+                    return false;
+                }
+                // All input taken and the flush complete when room was left over.
+                Ok(Status::Ok | Status::StreamEnd) if input.is_empty() && wrote < cap - start => {
+                    return true;
+                }
+                Ok(_) => out.reserve(out.len().max(256)),
+            }
+        }
+    }
+}
+
+/// Why inflating failed: the peer sent an invalid deflate stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidData;
+
+/// A raw-deflate decompressor (32 KiB window: it reads streams made with any window).
+pub struct Inflater {
+    z: zlib_rs::Inflate,
+    /// The peer ended its deflate stream (a final block): nothing more is inflated
+    /// until the next message starts a new one.
+    ended: bool,
+}
+
+impl fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inflater").finish_non_exhaustive()
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Inflater {
+        Inflater::new()
+    }
+}
+
+impl Inflater {
+    /// A decompressor for raw deflate streams.
+    pub fn new() -> Inflater {
+        Inflater {
+            z: zlib_rs::Inflate::new(false, 15),
+            ended: false,
+        }
+    }
+
+    /// Forgets every earlier message (the peer keeps no context).
+    pub fn reset(&mut self) {
+        self.z.reset(false);
+        self.ended = false;
+    }
+
+    /// True after the peer ended its deflate stream with a final block: the inflater
+    /// must be reset before the next message.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Inflates from `input` into `out`; returns (input bytes used, output bytes
+    /// written). Stops when the input is used up or `out` is full.
+    pub(crate) fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, usize), InvalidData> {
+        if self.ended {
+            // What follows a final block (the sync-flush tail, say) is not inflated.
+            return Ok((input.len(), 0));
+        }
+        let before_in = self.z.total_in();
+        let before_out = self.z.total_out();
+        let status = self.z.decompress(input, out, InflateFlush::SyncFlush);
+        let used = (self.z.total_in() - before_in) as usize;
+        let wrote = (self.z.total_out() - before_out) as usize;
+        match status {
+            Ok(Status::Ok | Status::BufError) => Ok((used, wrote)),
+            // A final block (BFINAL) ends the stream: RFC 7692 streams never end, so
+            // what follows cannot be inflated; treat what came as the last data.
+            Ok(Status::StreamEnd) => {
+                self.ended = true;
+                Ok((used, wrote))
+            }
+            Err(_) => Err(InvalidData),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! permessage-deflate on the connection: compressed messages both ways, RSV1 rules,
+//! fragmentation, streaming, context takeover or not, the limit on inflated size,
+//! and lending the codec.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+use hybi::deflate::{Agreement, DeflateConfig};
+use hybi::{Config, Connection, Delivery, Error, MessageKind, OpCode, ProtocolError};
+
+fn pair(agreement: Agreement, config: DeflateConfig) -> (Connection, Connection) {
+    let mut c = client();
+    let mut s = server();
+    c.enable_deflate(agreement, config);
+    s.enable_deflate(agreement, config);
+    (c, s)
+}
+
+/// Moves everything `from` writes into `to` and returns `to`'s events, with the
+/// frames that crossed.
+fn carry(from: &mut Connection, to: &mut Connection) -> (Vec<Ev>, Vec<Frame>) {
+    let bytes = take_output(from);
+    let sent = frames(&bytes);
+    (feed(to, &bytes), sent)
+}
+
+fn json(n: usize) -> String {
+    let mut s = String::new();
+    let mut i = 0;
+    while s.len() < n {
+        s.push_str(&format!(
+            "{{\"id\":{i},\"user\":\"u{}\",\"text\":\"hello again\"}},",
+            i % 7
+        ));
+        i += 1;
+    }
+    s.truncate(n);
+    s
+}
+
+#[test]
+fn messages_are_compressed_both_ways_in_every_mode() {
+    for (snct, cnct) in [(false, false), (true, false), (false, true), (true, true)] {
+        for bits in 8..=15u8 {
+            let agreement = Agreement {
+                server_no_context_takeover: snct,
+                client_no_context_takeover: cnct,
+                server_max_window_bits: bits,
+                client_max_window_bits: 23 - bits,
+            };
+            let (mut c, mut s) = pair(agreement, DeflateConfig::default());
+            for size in [0usize, 5, 200, 5_000, 300_000] {
+                let text = json(size);
+                c.send_text(&text).unwrap();
+                let (events, sent) = carry(&mut c, &mut s);
+                assert_eq!(
+                    events,
+                    [Ev::Text(text.clone())],
+                    "{snct} {cnct} {bits} {size}"
+                );
+                assert_eq!(sent[0].header.rsv1, size >= 128, "RSV1 iff compressed");
+                if size >= 5_000 {
+                    assert!(
+                        sent[0].payload.len() < size / 2,
+                        "compressed: {}",
+                        sent[0].payload.len()
+                    );
+                }
+                s.send_binary(text.as_bytes()).unwrap();
+                let (events, _) = carry(&mut s, &mut c);
+                assert_eq!(events, [Ev::Binary(text.into_bytes())]);
+            }
+        }
+    }
+}
+
+#[test]
+fn context_takeover_compresses_a_repeated_message_better() {
+    let size_of_second = |agreement: Agreement| {
+        let (mut c, mut s) = pair(agreement, DeflateConfig::default());
+        let text = json(2000);
+        c.send_text(&text).unwrap();
+        carry(&mut c, &mut s);
+        c.send_text(&text).unwrap();
+        let (events, sent) = carry(&mut c, &mut s);
+        assert_eq!(events, [Ev::Text(text)]);
+        sent[0].payload.len()
+    };
+    let kept = size_of_second(Agreement::default());
+    let reset = size_of_second(Agreement {
+        client_no_context_takeover: true,
+        ..Agreement::default()
+    });
+    assert!(kept * 2 < reset, "takeover {kept} bytes, reset {reset}");
+}
+
+#[test]
+fn fragments_are_compressed_with_rsv1_on_the_first_only() {
+    let (mut c, mut s) = pair(Agreement::default(), DeflateConfig::default());
+    let text = json(3000);
+    let (a, rest) = text.split_at(1000);
+    let (b, d) = rest.split_at(1000);
+    c.send_fragment(MessageKind::Text, a.as_bytes(), false)
+        .unwrap();
+    c.send_fragment(MessageKind::Text, b.as_bytes(), false)
+        .unwrap();
+    c.send_fragment(MessageKind::Text, d.as_bytes(), true)
+        .unwrap();
+    let (events, sent) = carry(&mut c, &mut s);
+    assert_eq!(events, [Ev::Text(text)]);
+    let rsv: Vec<bool> = sent.iter().map(|f| f.header.rsv1).collect();
+    assert_eq!(rsv, [true, false, false]);
+    assert_eq!(sent[1].header.opcode, OpCode::Continuation);
+}
+
+#[test]
+fn streaming_delivers_the_inflated_message_in_pieces() {
+    let mut c = client();
+    c.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let mut s = Connection::server(Config::default().with_delivery(Delivery::Streaming));
+    s.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let text = json(200_000);
+    c.send_text(&text).unwrap();
+    let wire = take_output(&mut c);
+    let mut joined = Vec::new();
+    let mut pieces = 0;
+    for chunk in wire.chunks(700) {
+        for e in feed(&mut s, chunk) {
+            let Ev::Fragment {
+                data, first, fin, ..
+            } = e
+            else {
+                panic!("{e:?}")
+            };
+            assert_eq!(first, pieces == 0);
+            assert!(data.len() <= 16 << 10, "pieces are bounded");
+            joined.extend(data);
+            pieces += 1;
+            if fin {
+                assert_eq!(String::from_utf8(joined.clone()).unwrap(), text);
+            }
+        }
+    }
+    assert_eq!(joined.len(), text.len());
+    assert!(pieces > 12);
+}
+
+#[test]
+fn rsv1_needs_the_extension_and_a_first_data_frame() {
+    // Without the extension.
+    let mut s = server();
+    let (events, close) = feed_and_drive(&mut s, &raw_frame(0xC1, Some(KEY), b"x"));
+    assert_eq!(
+        events,
+        [Ev::Err(Error::Protocol(ProtocolError::ReservedBits))]
+    );
+    assert_eq!(close.map(|c| c.0), Some(1002));
+    // On a continuation or a control frame.
+    for bytes in [
+        [
+            client_frame(false, OpCode::Text, b"a"),
+            raw_frame(0xC0, Some(KEY), b"b"),
+        ]
+        .concat(),
+        raw_frame(0xC9, Some(KEY), b"ping"),
+    ] {
+        let mut s = server();
+        s.enable_deflate(Agreement::default(), DeflateConfig::default());
+        let (events, close) = feed_and_drive(&mut s, &bytes);
+        assert_eq!(
+            events.last(),
+            Some(&Ev::Err(Error::Protocol(ProtocolError::ReservedBits)))
+        );
+        assert_eq!(close.map(|c| c.0), Some(1002));
+    }
+}
+
+#[test]
+fn control_frames_are_never_compressed() {
+    let (mut c, mut s) = pair(
+        Agreement::default(),
+        DeflateConfig::default().with_threshold(0),
+    );
+    c.send_ping(&[b'p'; 125]).unwrap();
+    c.close(hybi::CloseCode::NORMAL, &"r".repeat(100)).unwrap();
+    let (_, sent) = carry(&mut c, &mut s);
+    assert!(sent.iter().all(|f| !f.header.rsv1));
+}
+
+#[test]
+fn invalid_compressed_data_fails_with_1007_and_invalid_text_too() {
+    let mut s = server();
+    s.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let (events, close) = feed_and_drive(&mut s, &raw_frame(0xC2, Some(KEY), &[0xff; 40]));
+    assert_eq!(
+        events,
+        [Ev::Err(Error::Protocol(
+            ProtocolError::InvalidCompressedData
+        ))]
+    );
+    assert_eq!(close.map(|c| c.0), Some(1007));
+    // Valid deflate whose inflated text is not UTF-8, failing at once.
+    let (mut c, mut s) = pair(Agreement::default(), DeflateConfig::default());
+    c.send_binary(&[&b"valid so far "[..], &[0xC0, 0x80], &vec![b'a'; 500]].concat())
+        .unwrap();
+    let mut bytes = take_output(&mut c);
+    bytes[0] = (bytes[0] & 0xF0) | 0x1; // now a text frame
+    let (events, close) = feed_and_drive(&mut s, &bytes);
+    assert_eq!(
+        events,
+        [Ev::Err(Error::Protocol(ProtocolError::InvalidUtf8))]
+    );
+    assert_eq!(close.map(|c| c.0), Some(1007));
+}
+
+#[test]
+fn the_message_limit_applies_to_the_inflated_size() {
+    let config = Config::default().with_max_message_size(10_000);
+    let mut s = Connection::server(config);
+    s.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let mut c = client();
+    c.enable_deflate(Agreement::default(), DeflateConfig::default());
+    c.send_binary(&vec![0u8; 10_000]).unwrap();
+    let (events, _) = carry(&mut c, &mut s);
+    assert_eq!(events, [Ev::Binary(vec![0; 10_000])], "at the limit");
+    c.send_binary(&vec![0u8; 10_001]).unwrap();
+    let bytes = take_output(&mut c);
+    assert!(bytes.len() < 200, "a small frame: {} bytes", bytes.len());
+    let (events, close) = feed_and_drive(&mut s, &bytes);
+    assert!(matches!(
+        events[..],
+        [Ev::Err(Error::Protocol(ProtocolError::MessageTooLarge {
+            max: 10_000,
+            ..
+        }))]
+    ));
+    assert_eq!(close.map(|c| c.0), Some(1009));
+}
+
+#[test]
+fn a_compressor_and_an_inflater_can_be_lent_when_no_context_is_kept() {
+    let lean = Agreement {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..Agreement::default()
+    };
+    let (mut c, mut s) = pair(lean, DeflateConfig::default());
+    c.send_text(&json(1000)).unwrap();
+    carry(&mut c, &mut s);
+    let deflater = c
+        .take_deflater()
+        .expect("no context: the compressor can go");
+    assert!(c.take_deflater().is_none());
+    let inflater = s.take_inflater().expect("no context: the inflater can go");
+    // Lent to another connection, they work there.
+    let (mut c2, mut s2) = pair(lean, DeflateConfig::default());
+    assert!(c2.give_deflater(deflater).is_none());
+    assert!(s2.give_inflater(inflater).is_none());
+    c2.send_text(&json(1000)).unwrap();
+    let (events, _) = carry(&mut c2, &mut s2);
+    assert_eq!(events, [Ev::Text(json(1000))]);
+    // With context takeover the state belongs to the connection.
+    let (mut c3, mut s3) = pair(Agreement::default(), DeflateConfig::default());
+    c3.send_text(&json(1000)).unwrap();
+    carry(&mut c3, &mut s3);
+    assert!(c3.take_deflater().is_none());
+    assert!(s3.take_inflater().is_none());
+}
+
+#[test]
+fn a_message_that_does_not_shrink_goes_out_as_it_is_without_context_takeover() {
+    let lean = Agreement {
+        client_no_context_takeover: true,
+        ..Agreement::default()
+    };
+    let (mut c, mut s) = pair(lean, DeflateConfig::default());
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    c.send_binary(&noise).unwrap();
+    let (events, sent) = carry(&mut c, &mut s);
+    assert_eq!(events, [Ev::Binary(noise.clone())]);
+    assert!(!sent[0].header.rsv1, "sent uncompressed");
+    // With context takeover the compressed output is always sent.
+    let (mut c, mut s) = pair(Agreement::default(), DeflateConfig::default());
+    c.send_binary(&noise).unwrap();
+    let (events, sent) = carry(&mut c, &mut s);
+    assert_eq!(events, [Ev::Binary(noise)]);
+    assert!(sent[0].header.rsv1);
+}
