@@ -70,6 +70,9 @@ pub struct Config {
     /// at 64 KiB and grows to this size the first time it fills, so connections that
     /// only see small messages keep 64 KiB.
     pub read_buffer_size: usize,
+    /// permessage-deflate (RFC 7692): a client offers it, a server accepts offers,
+    /// under these settings; `None` (the default) leaves it off.
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -85,11 +88,18 @@ impl Default for Config {
             delivery: Delivery::Message,
             strict_masking: true,
             read_buffer_size: 64 << 10,
+            deflate: None,
         }
     }
 }
 
 impl Config {
+    /// Sets [`deflate`](Self::deflate).
+    pub fn with_deflate(mut self, deflate: Option<crate::deflate::DeflateConfig>) -> Config {
+        self.deflate = deflate;
+        self
+    }
+
     /// Sets [`max_frame_size`](Self::max_frame_size).
     pub fn with_max_frame_size(mut self, bytes: usize) -> Config {
         self.max_frame_size = bytes;

@@ -295,3 +295,209 @@ fn a_message_that_does_not_shrink_goes_out_as_it_is_without_context_takeover() {
     assert_eq!(events, [Ev::Binary(noise)]);
     assert!(sent[0].header.rsv1);
 }
+
+mod handshake {
+    use super::*;
+    use hybi::handshake::{
+        Answer, ClientHandshake, ClientRequest, Decision, ResponseError, ServerHandshake,
+    };
+
+    fn rng() -> impl FnMut(&mut [u8]) {
+        |b: &mut [u8]| b.fill(3)
+    }
+
+    /// A whole handshake: the client offers under `client`, the server decides under
+    /// `server` (and `decision`); returns the two connections, or the client's error.
+    fn handshake(
+        client: Option<DeflateConfig>,
+        server: Option<DeflateConfig>,
+        decision: Decision,
+    ) -> Result<(Connection, Connection, Option<Agreement>), ResponseError> {
+        let mut request = ClientRequest::new("h", None, false);
+        if let Some(c) = client {
+            request = request.deflate(c);
+        }
+        let mut ch = ClientHandshake::new(&request, &mut rng()).unwrap();
+        let upgrade = ServerHandshake::new()
+            .receive(ch.request())
+            .unwrap()
+            .unwrap();
+        let Answer::Upgrade(accepted) = upgrade.answer_with(&decision, server.as_ref()) else {
+            panic!("accepted")
+        };
+        let agreed = accepted.deflate().copied();
+        let bytes = accepted.response().to_bytes();
+        let s = accepted.into_connection(Config::default().with_deflate(server));
+        let opened = ch.receive(&bytes)?.unwrap();
+        assert_eq!(opened.deflate().copied(), agreed, "both sides agree");
+        let c = opened.into_connection(Config::default().with_deflate(client), rng());
+        Ok((c, s, agreed))
+    }
+
+    #[test]
+    fn every_offer_and_policy_agree_and_compress() {
+        let mut configs = Vec::new();
+        for bits in [8u8, 9, 12, 15] {
+            for lean in [false, true] {
+                let c = DeflateConfig::default().with_max_window_bits(bits);
+                configs.push(if lean {
+                    c.without_context_takeover()
+                } else {
+                    c
+                });
+            }
+        }
+        for client in &configs {
+            for server in &configs {
+                let (mut c, mut s, agreed) =
+                    handshake(Some(*client), Some(*server), Decision::accept()).unwrap();
+                let a = agreed.expect("agreed");
+                assert!(
+                    a.server_max_window_bits
+                        <= server
+                            .server_max_window_bits
+                            .min(client.server_max_window_bits)
+                );
+                assert!(
+                    a.client_max_window_bits
+                        <= server
+                            .client_max_window_bits
+                            .min(client.client_max_window_bits)
+                );
+                for _ in 0..3 {
+                    let text = json(4000);
+                    c.send_text(&text).unwrap();
+                    let (events, sent) = carry(&mut c, &mut s);
+                    assert_eq!(events, [Ev::Text(text.clone())]);
+                    assert!(sent[0].header.rsv1);
+                    s.send_text(&text).unwrap();
+                    let (events, _) = carry(&mut s, &mut c);
+                    assert_eq!(events, [Ev::Text(text)]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_server_without_deflate_ignores_the_offer() {
+        let (mut c, mut s, agreed) =
+            handshake(Some(DeflateConfig::default()), None, Decision::accept()).unwrap();
+        assert_eq!(agreed, None);
+        assert!(c.deflate().is_none() && s.deflate().is_none());
+        c.send_text(&json(1000)).unwrap();
+        let (_, sent) = carry(&mut c, &mut s);
+        assert!(!sent[0].header.rsv1);
+    }
+
+    #[test]
+    fn the_decision_can_decline_or_choose() {
+        let offer = Some(DeflateConfig::default());
+        let (_, _, agreed) = handshake(offer, offer, Decision::accept().without_deflate()).unwrap();
+        assert_eq!(agreed, None);
+        let chosen = Agreement {
+            server_no_context_takeover: true,
+            server_max_window_bits: 10,
+            ..Agreement::default()
+        };
+        let (_, _, agreed) =
+            handshake(offer, None, Decision::accept().with_deflate(chosen)).unwrap();
+        assert_eq!(agreed, Some(chosen));
+        // Parameters that answer no offer are refused with a 500, not sent.
+        let request = ClientRequest::new("h", None, false).deflate(DeflateConfig::default());
+        let ch = ClientHandshake::new(&request, &mut rng()).unwrap();
+        let upgrade = ServerHandshake::new()
+            .receive(ch.request())
+            .unwrap()
+            .unwrap();
+        let bad = Agreement {
+            server_max_window_bits: 16,
+            ..Agreement::default()
+        };
+        assert_eq!(
+            upgrade
+                .answer(&Decision::accept().with_deflate(bad))
+                .status(),
+            500
+        );
+    }
+
+    #[test]
+    fn a_browser_offer_is_answered_and_malformed_offers_declined() {
+        let request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+            Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+        let upgrade = ServerHandshake::new().receive(request).unwrap().unwrap();
+        let config = DeflateConfig::default();
+        let Answer::Upgrade(a) = upgrade.answer_with(&Decision::accept(), Some(&config)) else {
+            panic!()
+        };
+        assert_eq!(
+            a.response().headers().get_str("sec-websocket-extensions"),
+            Some("permessage-deflate")
+        );
+        for bad in [
+            "permessage-deflate; server_max_window_bits=8; server_max_window_bits=8",
+            "permessage-deflate; mystery",
+            "permessage-deflate; client_max_window_bits=20",
+        ] {
+            let request = alloc_request(bad);
+            let upgrade = ServerHandshake::new()
+                .receive(request.as_bytes())
+                .unwrap()
+                .unwrap();
+            let Answer::Upgrade(a) = upgrade.answer_with(&Decision::accept(), Some(&config)) else {
+                panic!()
+            };
+            assert_eq!(a.deflate(), None, "declined: {bad}");
+            assert!(!a.response().headers().contains("sec-websocket-extensions"));
+        }
+        // A later valid offer is taken when an earlier one is declined.
+        let request = alloc_request(
+            "permessage-deflate; bogus, permessage-deflate; server_max_window_bits=11",
+        );
+        let upgrade = ServerHandshake::new()
+            .receive(request.as_bytes())
+            .unwrap()
+            .unwrap();
+        let Answer::Upgrade(a) = upgrade.answer_with(&Decision::accept(), Some(&config)) else {
+            panic!()
+        };
+        assert_eq!(a.deflate().map(|a| a.server_max_window_bits), Some(11));
+    }
+
+    fn alloc_request(extensions: &str) -> String {
+        format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn a_client_refuses_an_answer_it_did_not_offer() {
+        let request = ClientRequest::new("h", None, false);
+        let mut ch = ClientHandshake::new(&request, &mut rng()).unwrap();
+        let accept = ch.key().accept();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            accept.as_str()
+        );
+        assert_eq!(
+            ch.receive(response.as_bytes()),
+            Err(ResponseError::UnexpectedExtensions)
+        );
+        let request = ClientRequest::new("h", None, false).deflate(DeflateConfig::default());
+        let mut ch = ClientHandshake::new(&request, &mut rng()).unwrap();
+        let accept = ch.key().accept();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; x=1\r\n\r\n",
+            accept.as_str()
+        );
+        assert!(matches!(
+            ch.receive(response.as_bytes()),
+            Err(ResponseError::Extension(_))
+        ));
+    }
+}

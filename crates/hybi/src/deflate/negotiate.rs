@@ -299,6 +299,21 @@ fn accept_offer(offer: &Offer, config: &DeflateConfig) -> Option<Agreement> {
 }
 
 impl Agreement {
+    /// True if this is a legal answer to `offer` (RFC 7692 §7.1): the server's window
+    /// no larger than asked, the client's limited only if the client allowed it, and
+    /// `server_no_context_takeover` kept if asked for.
+    pub fn answers(&self, offer: &Offer) -> bool {
+        let client_ok = match offer.client_max_window_bits {
+            None => self.client_max_window_bits == 15,
+            Some(limit) => self.client_max_window_bits <= limit.unwrap_or(15),
+        };
+        (8..=15).contains(&self.server_max_window_bits)
+            && (8..=15).contains(&self.client_max_window_bits)
+            && self.server_max_window_bits <= offer.server_max_window_bits.unwrap_or(15)
+            && client_ok
+            && (self.server_no_context_takeover || !offer.server_no_context_takeover)
+    }
+
     /// The `Sec-WebSocket-Extensions` value of the server's answer. Windows of 15 bits
     /// are left out (the default), except that `client_max_window_bits` is only ever
     /// sent when `offer` allowed it (§7.1.2.2), which `choose` guarantees.

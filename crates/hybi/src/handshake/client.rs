@@ -11,6 +11,7 @@ use super::headers::{HeaderError, Headers, is_token, write_header};
 use super::key::{AcceptKey, Key};
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::deflate::{Agreement, DeflateConfig, NegotiationError, negotiate};
 use crate::random::RandomSource;
 
 /// Headers the request writes itself, so [`ClientRequest::header`] may not set them.
@@ -63,6 +64,7 @@ pub struct ClientRequest {
     protocols: Vec<String>,
     headers: Vec<(String, String)>,
     limits: Limits,
+    deflate: Option<DeflateConfig>,
 }
 
 impl ClientRequest {
@@ -81,6 +83,7 @@ impl ClientRequest {
             protocols: Vec::new(),
             headers: Vec::new(),
             limits: Limits::default(),
+            deflate: None,
         }
     }
 
@@ -105,6 +108,13 @@ impl ClientRequest {
     /// `Content-Length`, `Transfer-Encoding`) are refused.
     pub fn header(mut self, name: &str, value: &str) -> ClientRequest {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) as `config` asks; the server's answer is
+    /// checked against the offer, and [`ClientAccepted::deflate`] tells what was agreed.
+    pub fn deflate(mut self, config: DeflateConfig) -> ClientRequest {
+        self.deflate = Some(config);
         self
     }
 
@@ -177,6 +187,13 @@ impl ClientRequest {
                 &mut out,
                 "Sec-WebSocket-Protocol",
                 self.protocols.join(", ").as_bytes(),
+            );
+        }
+        if let Some(deflate) = &self.deflate {
+            write_header(
+                &mut out,
+                "Sec-WebSocket-Extensions",
+                negotiate::offer(deflate).as_bytes(),
             );
         }
         extra.write_to(&mut out);
@@ -261,6 +278,7 @@ pub struct ClientHandshake {
     key: Key,
     accept: AcceptKey,
     protocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
     reader: HeadReader,
 }
 
@@ -278,6 +296,7 @@ impl ClientHandshake {
             key,
             accept: key.accept(),
             protocols: request.protocols.clone(),
+            deflate: request.deflate,
             reader: HeadReader::new(request.limits),
         })
     }
@@ -325,10 +344,23 @@ impl ClientHandshake {
         if head.minor_version < 1 {
             return Err(ResponseError::HttpVersion);
         }
+        let protocol = self.check_fields(&head.headers)?;
+        let deflate = match &self.deflate {
+            Some(config) => {
+                Agreement::from_response(head.headers.get_all("Sec-WebSocket-Extensions"), config)
+                    .map_err(ResponseError::Extension)?
+                    .map(|agreement| (agreement, *config))
+            }
+            None if head.headers.contains("Sec-WebSocket-Extensions") => {
+                return Err(ResponseError::UnexpectedExtensions);
+            }
+            None => None,
+        };
         Ok(ClientAccepted {
-            protocol: self.check_fields(&head.headers)?,
+            protocol,
             headers: head.headers,
             leftover: rest,
+            deflate,
         })
     }
 
@@ -345,9 +377,6 @@ impl ClientHandshake {
             Ok(None) => return Err(ResponseError::MissingAccept),
             Ok(Some(v)) if v == self.accept.as_str().as_bytes() => {}
             _ => return Err(ResponseError::AcceptMismatch),
-        }
-        if headers.contains("Sec-WebSocket-Extensions") {
-            return Err(ResponseError::UnexpectedExtensions);
         }
         match headers.get_unique("Sec-WebSocket-Protocol") {
             Ok(None) => Ok(None),
@@ -371,6 +400,7 @@ pub struct ClientAccepted {
     protocol: Option<String>,
     headers: Headers,
     leftover: Vec<u8>,
+    deflate: Option<(Agreement, DeflateConfig)>,
 }
 
 impl ClientAccepted {
@@ -384,6 +414,11 @@ impl ClientAccepted {
         &self.headers
     }
 
+    /// The permessage-deflate parameters agreed, if the server accepted the offer.
+    pub fn deflate(&self) -> Option<&Agreement> {
+        self.deflate.as_ref().map(|(a, _)| a)
+    }
+
     /// The bytes that arrived after the response head: the server's first frames.
     pub fn leftover(&self) -> &[u8] {
         &self.leftover
@@ -393,6 +428,9 @@ impl ClientAccepted {
     /// [`leftover`](Self::leftover) bytes already received into it.
     pub fn into_connection(self, config: Config, rng: impl RandomSource + 'static) -> Connection {
         let mut connection = Connection::client(config, rng);
+        if let Some((agreement, deflate)) = self.deflate {
+            connection.enable_deflate(agreement, deflate);
+        }
         connection.receive(&self.leftover);
         connection
     }
@@ -452,8 +490,10 @@ pub enum ResponseError {
     UnofferedProtocol(String),
     /// The server chose more than one subprotocol.
     MultipleProtocols,
-    /// The server answered with `Sec-WebSocket-Extensions`; we offer none.
+    /// The server answered with `Sec-WebSocket-Extensions`; we offered none.
     UnexpectedExtensions,
+    /// The server's permessage-deflate answer does not fit our offer (RFC 7692 §7.1).
+    Extension(NegotiationError),
     /// [`ClientHandshake::receive`] was called after it returned its outcome.
     Finished,
 }
@@ -481,6 +521,7 @@ impl fmt::Display for ResponseError {
             ResponseError::UnexpectedExtensions => {
                 f.write_str("server answered with extensions that were not offered")
             }
+            ResponseError::Extension(e) => write!(f, "bad permessage-deflate answer: {e}"),
             ResponseError::Finished => f.write_str("the handshake is already finished"),
         }
     }

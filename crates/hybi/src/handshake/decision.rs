@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use super::response::{InvalidReply, Response};
 use super::server::{ServerAccepted, UpgradeRequest};
+use crate::deflate::{Agreement, DeflateConfig, negotiate};
 
 /// What the application decides about an [`UpgradeRequest`]: accept it (optionally
 /// choosing one of the offered subprotocols, with extra response headers) or refuse it
@@ -28,6 +29,8 @@ pub enum Decision {
         protocol: Option<String>,
         /// Extra header fields for the 101 response.
         headers: Vec<(String, String)>,
+        /// What to do about permessage-deflate.
+        deflate: DeflateChoice,
     },
     /// Refuse the upgrade.
     Reject {
@@ -46,6 +49,7 @@ impl Decision {
         Decision::Accept {
             protocol: None,
             headers: Vec::new(),
+            deflate: DeflateChoice::Negotiate,
         }
     }
 
@@ -69,6 +73,26 @@ impl Decision {
         self
     }
 
+    /// Accepts without permessage-deflate, whatever the client offered (no effect on
+    /// a `Reject`).
+    pub fn without_deflate(mut self) -> Decision {
+        if let Decision::Accept { deflate, .. } = &mut self {
+            *deflate = DeflateChoice::Decline;
+        }
+        self
+    }
+
+    /// Accepts with these permessage-deflate parameters (chosen from
+    /// [`UpgradeRequest::deflate_offers`], say with
+    /// [`negotiate::choose`](crate::deflate::negotiate::choose)); no effect on a
+    /// `Reject`.
+    pub fn with_deflate(mut self, agreement: Agreement) -> Decision {
+        if let Decision::Accept { deflate, .. } = &mut self {
+            *deflate = DeflateChoice::Agree(agreement);
+        }
+        self
+    }
+
     /// Adds a header field to the answer.
     pub fn with_header(mut self, name: &str, value: &str) -> Decision {
         match &mut self {
@@ -78,6 +102,18 @@ impl Decision {
         }
         self
     }
+}
+
+/// What an accepted upgrade does about permessage-deflate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeflateChoice {
+    /// Accept the client's first acceptable offer under the connection's
+    /// [`Config::deflate`](crate::Config::deflate) (off if that is `None`): the default.
+    Negotiate,
+    /// No compression, whatever was offered.
+    Decline,
+    /// These parameters (they must answer one of the client's offers).
+    Agree(Agreement),
 }
 
 /// A [`Decision`] applied to a request: what to write, and whether a connection opens.
@@ -108,15 +144,43 @@ fn internal_error() -> Response {
 
 impl UpgradeRequest {
     /// Applies the application's decision: the 101 and the connection, or the
-    /// rejection to send.
+    /// rejection to send. permessage-deflate is negotiated only when the decision
+    /// carries an agreement ([`answer_with`](Self::answer_with) negotiates by a config).
     pub fn answer(&self, decision: &Decision) -> Answer {
+        self.answer_with(decision, None)
+    }
+
+    /// [`answer`](Self::answer), negotiating permessage-deflate under `deflate` (the
+    /// connection's [`Config::deflate`](crate::Config::deflate)) when the decision
+    /// leaves it to negotiation.
+    pub fn answer_with(&self, decision: &Decision, deflate: Option<&DeflateConfig>) -> Answer {
         match decision {
-            Decision::Accept { protocol, headers } => {
+            Decision::Accept {
+                protocol,
+                headers,
+                deflate: choice,
+            } => {
                 let refs: Vec<(&str, &str)> = headers
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                match self.accept(protocol.as_deref(), &refs) {
+                let agreement = match (choice, deflate) {
+                    (DeflateChoice::Agree(a), _) => {
+                        let offers = self.deflate_offers();
+                        if !offers.iter().flatten().any(|o| a.answers(o)) {
+                            return Answer::Invalid(
+                                InvalidReply::UnofferedExtension,
+                                internal_error(),
+                            );
+                        }
+                        Some(*a)
+                    }
+                    (DeflateChoice::Negotiate, Some(config)) => {
+                        negotiate::choose(&self.deflate_offers(), config)
+                    }
+                    (DeflateChoice::Negotiate, None) | (DeflateChoice::Decline, _) => None,
+                };
+                match self.accept_with(protocol.as_deref(), &refs, agreement) {
                     Ok(accepted) => Answer::Upgrade(accepted),
                     Err(e) => Answer::Invalid(e, internal_error()),
                 }

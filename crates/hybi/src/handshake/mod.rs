@@ -78,7 +78,7 @@ mod server;
 pub use client::{
     ClientAccepted, ClientHandshake, ClientRequest, InvalidRequest, Rejected, ResponseError,
 };
-pub use decision::{Answer, Decision};
+pub use decision::{Answer, Decision, DeflateChoice};
 pub use head::{HeadError, Limits};
 pub use headers::{Header, HeaderError, Headers};
 pub use key::{AcceptKey, GUID, Key, KeyError, accept_key};

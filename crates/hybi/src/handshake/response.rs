@@ -132,6 +132,9 @@ pub enum InvalidReply {
     Status(u16),
     /// An extra header is malformed or one hybi writes itself.
     Header(HeaderError),
+    /// The permessage-deflate parameters chosen on accept answer none of the
+    /// client's offers (RFC 7692 §7.1).
+    UnofferedExtension,
 }
 
 impl From<HeaderError> for InvalidReply {
@@ -148,6 +151,9 @@ impl fmt::Display for InvalidReply {
             }
             InvalidReply::Status(s) => write!(f, "status {s} cannot reject a handshake"),
             InvalidReply::Header(e) => e.fmt(f),
+            InvalidReply::UnofferedExtension => {
+                f.write_str("the permessage-deflate parameters answer no offer of the client")
+            }
         }
     }
 }

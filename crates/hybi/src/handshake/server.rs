@@ -11,6 +11,7 @@ use super::key::{Key, KeyError};
 use super::response::{InvalidReply, Response};
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::deflate::{Agreement, NegotiationError, Offer};
 
 /// Headers the 101 response writes itself, so [`UpgradeRequest::accept`] may not set
 /// them.
@@ -353,8 +354,14 @@ impl UpgradeRequest {
         &self.protocols
     }
 
-    /// The raw values of every `Sec-WebSocket-Extensions` field. hybi negotiates no
-    /// extension: accepting never enables one.
+    /// The permessage-deflate offers the client made, in its order of preference,
+    /// each parsed or refused (RFC 7692 §7.1).
+    pub fn deflate_offers(&self) -> Vec<Result<Offer, NegotiationError>> {
+        crate::deflate::negotiate::parse_offers(self.extensions())
+    }
+
+    /// The raw values of every `Sec-WebSocket-Extensions` field. Of the extensions,
+    /// hybi negotiates permessage-deflate ([`deflate_offers`](Self::deflate_offers)).
     pub fn extensions(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.headers.get_all("Sec-WebSocket-Extensions")
     }
@@ -380,6 +387,19 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<ServerAccepted, InvalidReply> {
+        self.accept_with(protocol, headers, None)
+    }
+
+    /// [`accept`](Self::accept), with the permessage-deflate parameters agreed (from
+    /// [`deflate_offers`](Self::deflate_offers) and
+    /// [`negotiate::choose`](crate::deflate::negotiate::choose)): the 101 carries them
+    /// in `Sec-WebSocket-Extensions` and the connection compresses by them.
+    pub fn accept_with(
+        &self,
+        protocol: Option<&str>,
+        headers: &[(&str, &str)],
+        deflate: Option<Agreement>,
+    ) -> Result<ServerAccepted, InvalidReply> {
         if let Some(p) = protocol {
             if !self.protocols.iter().any(|o| o == p) {
                 return Err(InvalidReply::UnofferedProtocol(p.to_string()));
@@ -398,10 +418,14 @@ impl UpgradeRequest {
         for (name, value) in headers {
             list.push_checked(name, value.as_bytes(), ACCEPT_RESERVED)?;
         }
+        if let Some(agreement) = deflate {
+            list.push("Sec-WebSocket-Extensions", agreement.response().as_bytes());
+        }
         Ok(ServerAccepted {
             response: Response::switching_protocols(list),
             protocol: protocol.map(ToString::to_string),
             leftover: self.leftover.clone(),
+            deflate,
         })
     }
 }
@@ -449,6 +473,7 @@ pub struct ServerAccepted {
     response: Response,
     protocol: Option<String>,
     leftover: Vec<u8>,
+    deflate: Option<Agreement>,
 }
 
 impl ServerAccepted {
@@ -464,11 +489,20 @@ impl ServerAccepted {
         self.protocol.as_deref()
     }
 
+    /// The permessage-deflate parameters agreed, if the extension is on.
+    pub fn deflate(&self) -> Option<&Agreement> {
+        self.deflate.as_ref()
+    }
+
     /// The open connection in the server role, with the bytes the client sent after
     /// its request head already received into it. Write the
     /// [`response`](Self::response) first: the connection's output follows it.
     pub fn into_connection(self, config: Config) -> Connection {
+        let deflate = config.deflate.unwrap_or_default();
         let mut connection = Connection::server(config);
+        if let Some(agreement) = self.deflate {
+            connection.enable_deflate(agreement, deflate);
+        }
         connection.receive(&self.leftover);
         connection
     }
