@@ -1,10 +1,12 @@
 //! Client for the Autobahn|Testsuite `fuzzingserver`: fetches the case count, runs
-//! every case echoing each message, then asks the suite to write its reports.
+//! every case echoing each message (offering permessage-deflate), then asks the suite
+//! to write its reports.
 //!
 //! Usage: `cargo run --release -p hybi-std --example autobahn-client [URL]`
 //! (default ws://127.0.0.1:9001).
 
-use hybi_std::{Error, Message};
+use hybi_std::hybi::deflate::DeflateConfig;
+use hybi_std::{ClientBuilder, Error, Message};
 
 const AGENT: &str = "hybi";
 
@@ -40,7 +42,8 @@ fn case_count(base: &str) -> Result<u32, Error> {
 
 /// Echoes until the suite closes; a protocol error is the expected end of many cases.
 fn run_case(url: &str) -> Result<(), Error> {
-    let (mut ws, _) = hybi_std::connect(url)?;
+    let config = hybi_std::default_config().with_deflate(Some(DeflateConfig::default()));
+    let (mut ws, _) = ClientBuilder::new(url).config(config).connect()?;
     loop {
         let _ = match ws.read() {
             Ok(Message::Text(t)) => ws.send_text(&t),

@@ -1,12 +1,13 @@
 //! Echo server for the Autobahn|Testsuite `fuzzingclient`: every text and binary
-//! message is echoed, on any path.
+//! message is echoed, on any path, with permessage-deflate accepted when offered.
 //!
 //! Usage: `cargo run --release -p hybi-std --example autobahn-server [ADDR]`
 //! (default 127.0.0.1:9002).
 
 use std::net::TcpListener;
 
-use hybi_std::{AcceptBackoff, Message};
+use hybi_std::hybi::deflate::DeflateConfig;
+use hybi_std::{AcceptBackoff, Acceptor, Message};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
@@ -18,13 +19,16 @@ fn main() -> std::io::Result<()> {
     // back-off waits between tries (and logs once) instead of spinning a core, and
     // ends the loop on an error that does not pass.
     let mut backoff = AcceptBackoff::new();
+    let config = hybi_std::default_config().with_deflate(Some(DeflateConfig::default()));
+    let acceptor = std::sync::Arc::new(Acceptor::new().config(config));
     for stream in listener.incoming() {
         let Some(stream) = backoff.check(stream)? else {
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let acceptor = std::sync::Arc::clone(&acceptor);
         std::thread::spawn(move || {
-            let Ok(mut ws) = hybi_std::accept(stream) else {
+            let Ok(mut ws) = acceptor.accept(stream) else {
                 return;
             };
             // Echo until the connection ends; a failed send shows up as the reason

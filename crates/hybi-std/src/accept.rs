@@ -105,7 +105,7 @@ impl Acceptor {
                 return Err(e);
             }
         };
-        match request.answer(&callback(&request)) {
+        match request.answer_with(&callback(&request), self.config.deflate.as_ref()) {
             Answer::Upgrade(accepted) => {
                 stream.write_all(&accepted.response().to_bytes())?;
                 stream.flush()?;

@@ -17,6 +17,7 @@ use crate::stream::{Stream, read_head};
 pub struct Response {
     protocol: Option<String>,
     headers: Headers,
+    deflate: Option<hybi::deflate::Agreement>,
 }
 
 impl Response {
@@ -28,6 +29,12 @@ impl Response {
     /// The response's header fields.
     pub fn headers(&self) -> &Headers {
         &self.headers
+    }
+
+    /// The permessage-deflate parameters agreed, if compression is on (offered when
+    /// the config's [`deflate`](hybi::Config::deflate) is set).
+    pub fn deflate(&self) -> Option<&hybi::deflate::Agreement> {
+        self.deflate.as_ref()
     }
 }
 
@@ -182,7 +189,10 @@ impl ClientBuilder {
         mut stream: S,
         target: Target,
     ) -> Result<(WebSocket<S>, Response)> {
-        let request = target.request(&self.protocols, &self.headers, self.limits);
+        let mut request = target.request(&self.protocols, &self.headers, self.limits);
+        if let Some(deflate) = self.config.deflate {
+            request = request.deflate(deflate);
+        }
         let mut rng = mask_rng();
         let mut handshake = ClientHandshake::new(&request, &mut rng)
             .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
@@ -198,6 +208,7 @@ impl ClientBuilder {
         let response = Response {
             protocol: accepted.protocol().map(str::to_owned),
             headers: accepted.headers().clone(),
+            deflate: accepted.deflate().copied(),
         };
         let conn = accepted.into_connection(self.config, rng);
         let mut ws = WebSocket::after_handshake(stream, conn);
