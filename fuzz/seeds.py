@@ -98,6 +98,15 @@ def main():
         ctl = bytes([0x40 | 5, 0x40 | 0, 0x40 | 9, 0x40 | 20, 0x40 | 26, 0x40 | 27])
         write(target, "buffer-handback", bytes([0x02, len(ctl)]) + ctl + echo_wire)
         write(target, "echo-streaming", bytes([0x01, 3, 0x60 | 5, 0x00 | 3, 0x80 | 26]) + echo_wire)
+        # output mode 3 (flags 0x60): action 1 stalls the transport, the Write left
+        # pending while the next chunk is read, then one piece through transmit()
+        ctl = bytes([0x60 | 20, 0x20 | 21, 0x20 | 16, 0x00 | 31])
+        write(target, "stall-echo", bytes([0x62, len(ctl)]) + ctl + echo_wire)
+        # end of input (flags 0x80) with the replies of the last step still queued:
+        # they come as Write before Close
+        hello = frame_seeds(key)["rfc-hello"] + frame(0x9, b"ping", key=key)
+        write(target, "stall-then-eof", bytes([0xE0, 2, 0x60 | 0, 0x20 | 30]) + hello)
+        write(target, "eof-after-message", bytes([0x80, 1, 0x60 | 31]) + hello)
 
     # Handshakes: [split byte][bytes]; the split byte drives chunk sizes.
     req = (b"GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"

@@ -1,6 +1,6 @@
 //! Receive path, in memory: a server-role engine decodes, unmasks, validates and
 //! delivers N masked client messages fed to it in socket-sized (64 KiB) pieces.
-//! hybi (read_buf + commit + poll_event) side by side with tungstenite and
+//! hybi (read_buf + commit, then `next` until it waits) side by side with tungstenite and
 //! fastwebsockets reading the very same bytes.
 
 use std::hint::black_box;

@@ -1,6 +1,6 @@
 //! Send path, in memory: encode N messages (client role: masked with a fresh key each;
 //! server role: unmasked) and drain the output the way a socket write loop would.
-//! hybi (send_binary + pending_output/consume_output) side by side with tungstenite
+//! hybi (send_binary, then the `Next::Write`s of `next`: bytes + consume) side by side with tungstenite
 //! (write + flush into a sink) and fastwebsockets (write_frame into a sink).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

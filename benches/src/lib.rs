@@ -186,15 +186,19 @@ impl<'a> Cycle<'a> {
 
 /// Receives at least `count` messages through the zero-copy path: the simulated kernel
 /// copies the next piece of `cycle` straight into [`Connection::read_buf`], then
-/// [`Connection::commit`] and [`Connection::poll_event`] until it runs dry. Returns
-/// the number of messages and of payload bytes delivered.
+/// [`Connection::commit`], then [`Connection::next`] hands out [`Next::Event`]s until
+/// it says [`Next::Wait`] (the drive loop of every driver). Returns the number of
+/// messages and of payload bytes delivered.
 ///
 /// # Panics
-/// On any event but a text or binary message, or an error.
+/// On any event but a text or binary message, and on anything but an event or a wait
+/// (output to write, or the end of the connection).
 ///
 /// [`Connection::read_buf`]: hybi::Connection::read_buf
 /// [`Connection::commit`]: hybi::Connection::commit
-/// [`Connection::poll_event`]: hybi::Connection::poll_event
+/// [`Connection::next`]: hybi::Connection::next
+/// [`Next::Event`]: hybi::Next::Event
+/// [`Next::Wait`]: hybi::Next::Wait
 #[inline]
 pub fn receive_messages(
     conn: &mut hybi::Connection,
@@ -208,10 +212,10 @@ pub fn receive_messages(
         assert!(n > 0, "read buffer full after {msgs} of {count} messages");
         conn.commit(n);
         loop {
-            match conn.poll_event() {
-                Ok(Some(hybi::Event::Binary(data))) => bytes += black_box(data.len()),
-                Ok(Some(hybi::Event::Text(text))) => bytes += black_box(text.len()),
-                Ok(None) => break,
+            match conn.next() {
+                hybi::Next::Event(hybi::Event::Binary(data), _) => bytes += black_box(data.len()),
+                hybi::Next::Event(hybi::Event::Text(text), _) => bytes += black_box(text.len()),
+                hybi::Next::Wait(_) => break,
                 other => panic!("unexpected {other:?}"),
             }
             msgs += 1;
@@ -274,17 +278,28 @@ impl KernelSink {
 }
 
 /// Writes everything `conn` has queued into `sink`, one contiguous run at a time, as a
-/// socket write loop would. Returns how many bytes.
+/// socket write loop would: [`Connection::next`] hands out [`Next::Write`]s until it
+/// says [`Next::Wait`]. Returns how many bytes.
+///
+/// # Panics
+/// On anything but output to write or a wait (an event, or the end of the connection).
+///
+/// [`Connection::next`]: hybi::Connection::next
+/// [`Next::Write`]: hybi::Next::Write
+/// [`Next::Wait`]: hybi::Next::Wait
 #[inline]
 pub fn drain(conn: &mut hybi::Connection, sink: &mut KernelSink) -> usize {
     let mut total = 0;
     loop {
-        let n = sink.write(conn.pending_output());
-        if n == 0 {
-            return total;
+        match conn.next() {
+            hybi::Next::Write(output) => {
+                let n = sink.write(output.bytes());
+                output.consume(n);
+                total += n;
+            }
+            hybi::Next::Wait(_) => return total,
+            other => panic!("unexpected {other:?}"),
         }
-        conn.consume_output(n);
-        total += n;
     }
 }
 
@@ -340,10 +355,11 @@ mod tests {
         let mut server = hybi::Connection::server(hybi::Config::default());
         server.receive(&wire);
         for _ in 0..3 {
-            match server.poll_event() {
-                Ok(Some(hybi::Event::Text(t))) => assert_eq!(t.as_bytes(), &data[..]),
+            match server.next() {
+                hybi::Next::Event(hybi::Event::Text(t), _) => assert_eq!(t.as_bytes(), &data[..]),
                 other => panic!("{other:?}"),
             }
         }
+        assert!(matches!(server.next(), hybi::Next::Wait(None)));
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A counting global allocator watches the test's own thread. After a warm-up (the
 //! receive buffer, the output buffer and the mask-key source exist), 10,000 messages
-//! of 16 B, 1 KiB and 60 KiB, binary and text, go through
-//! read_buf/commit/poll_event, and 10,000 messages through send_binary +
-//! consume_output in both roles: every one of those must allocate nothing.
+//! of 16 B, 1 KiB and 60 KiB, binary and text, go through read_buf/commit and
+//! `Connection::next`, and 10,000 messages through send_binary and the `Next::Write`s
+//! of `next` in both roles: every one of those must allocate nothing.
 //!
 //! When one does allocate, the test fails with the backtrace of the first allocation
 //! (run `cargo test -p hybi-benches --test alloc` in the default dev profile for file
@@ -205,9 +205,12 @@ fn receiving_through_the_copying_path_does_not_allocate() {
                 let n = (wire.len() - pos).min(CHUNK);
                 conn.receive(&wire[pos..pos + n]);
                 pos = (pos + n) % wire.len();
-                while let Some(event) = conn.poll_event().unwrap_or_else(|e| panic!("{e}")) {
-                    assert!(matches!(event, hybi::Event::Binary(_)));
-                    msgs += 1;
+                loop {
+                    match conn.next() {
+                        hybi::Next::Event(hybi::Event::Binary(_), _) => msgs += 1,
+                        hybi::Next::Wait(_) => break,
+                        other => panic!("unexpected {other:?}"),
+                    }
                 }
             }
         };

@@ -22,7 +22,9 @@
 
 use hybi::frame::{FrameHeader, Parsed};
 use hybi::mask::apply_mask;
-use hybi::{CloseCode, Config, Connection, Delivery, Event, MessageKind, OpCode};
+use hybi::{
+    CloseCode, Config, Connection, Delivery, Error, Event, Instant, MessageKind, Next, OpCode,
+};
 
 use crate::conn::{MAX_FRAME, MAX_MESSAGE, READ_BUF};
 
@@ -493,15 +495,35 @@ pub fn model(wire: &[u8], streaming: bool, client: bool) -> (Vec<Ev>, End) {
 /// The frames a connection wrote: opcode and unmasked payload.
 pub type Written = Vec<(OpCode, Vec<u8>)>;
 
-/// Runs the engine on `wire` in chunks from `seed`; returns its normalized events, how
-/// it ended, and the frames it wrote (opcode, unmasked payload).
+/// How the engine said the connection ended ([`Next::Close`]): the peer's close frame
+/// (code, reason) and the error.
+pub type Ending = (Option<(u16, Vec<u8>)>, Option<Error>);
+
+/// What the engine said so far, as a driver sees it through [`Connection::next`].
+struct Driven {
+    events: Vec<Ev>,
+    end: End,
+    /// The bytes it wrote.
+    out: Vec<u8>,
+    /// The peer's close frame, as delivered.
+    peer: Option<(u16, Vec<u8>)>,
+    /// `Close`, once it came.
+    closed: Option<Ending>,
+    /// End of input was given.
+    eof: bool,
+    client: bool,
+}
+
+/// Runs the engine on `wire` in chunks from `seed`, then gives it the end of input;
+/// returns its normalized events, how it ended before the end of input, the frames it
+/// wrote (opcode, unmasked payload) and how `Close` said it ended.
 pub fn engine(
     wire: &[u8],
     streaming: bool,
     client: bool,
     zero_copy: bool,
     seed: u8,
-) -> (Vec<Ev>, End, Written) {
+) -> (Vec<Ev>, End, Written, Ending) {
     let config = Config::default()
         .with_max_frame_size(MAX_FRAME)
         .with_max_message_size(MAX_MESSAGE)
@@ -522,9 +544,15 @@ pub fn engine(
     } else {
         Connection::server(config)
     };
-    let mut events = Vec::new();
-    let mut end = End::NeedMore;
-    let mut out = Vec::new();
+    let mut d = Driven {
+        events: Vec::new(),
+        end: End::NeedMore,
+        out: Vec::new(),
+        peer: None,
+        closed: None,
+        eof: false,
+        client,
+    };
     let mut state = u32::from(seed) << 8 | 0x9d;
     let mut pos = 0;
     while pos < wire.len() {
@@ -544,26 +572,41 @@ pub fn engine(
             while !rest.is_empty() {
                 let buf = conn.read_buf();
                 let n = buf.len().min(rest.len());
-                assert!(n > 0, "read_buf empty with events drained");
+                assert!(
+                    n > 0,
+                    "read_buf empty after next() returned Write, Wait or Close"
+                );
                 buf[..n].copy_from_slice(&rest[..n]);
                 conn.commit(n);
                 rest = &rest[n..];
-                poll(&mut conn, &mut events, &mut end);
+                d.drive(&mut conn);
             }
         } else {
             conn.receive(chunk);
-            poll(&mut conn, &mut events, &mut end);
-        }
-        while conn.has_output() {
-            let bytes = conn.pending_output();
-            let n = bytes.len();
-            out.extend_from_slice(bytes);
-            conn.consume_output(n);
+            d.drive(&mut conn);
         }
     }
-    // Decode what was written: whole unmasked frames (server role).
+    // The transport ends: whatever the input left unfinished, `Close` follows.
+    let end = d.end;
+    conn.receive_eof();
+    d.eof = true;
+    d.drive(&mut conn);
+    let closed = d
+        .closed
+        .clone()
+        .unwrap_or_else(|| panic!("no Close after the end of input")); // ok: oracle
+    match end {
+        End::NeedMore => assert_eq!(
+            closed,
+            (None, Some(Error::UnexpectedEof)),
+            "end of input mid-stream"
+        ),
+        End::Closed(_) => assert_eq!(closed.1, None, "a closing handshake, then {closed:?}"),
+        End::Error(_) => {}
+    }
+    // Decode what was written: whole frames, masked for the role.
     let mut frames = Vec::new();
-    let mut rest = &out[..];
+    let mut rest = &d.out[..];
     while !rest.is_empty() {
         let Ok(Parsed::Complete(h, n)) = FrameHeader::parse(rest) else {
             panic!("partial frame written")
@@ -578,34 +621,121 @@ pub fn engine(
         frames.push((h.opcode, payload));
         rest = &rest[n + len..];
     }
-    (events, end, frames)
+    (d.events, end, frames, closed)
 }
 
-fn poll(conn: &mut Connection, events: &mut Vec<Ev>, end: &mut End) {
-    loop {
-        match conn.poll_event() {
-            Ok(None) => return,
-            Ok(Some(e)) => {
-                assert_eq!(*end, End::NeedMore, "event after the end: {e:?}");
-                match e {
-                    Event::Text(t) => {
-                        events.push(Ev::Message(MessageKind::Text, t.as_bytes().to_vec()))
-                    }
-                    Event::Binary(b) => events.push(Ev::Message(MessageKind::Binary, b.to_vec())),
-                    Event::Fragment(f) => push_piece(events, f.kind, f.data, f.first, f.fin),
-                    Event::Ping(p) => events.push(Ev::Ping(p.to_vec())),
-                    Event::Pong(p) => events.push(Ev::Pong(p.to_vec())),
-                    Event::Close(c) => {
-                        events.push(Ev::Close(c.code.0, c.reason.as_bytes().to_vec()));
-                        *end = End::Closed(c.code.0);
+impl Driven {
+    /// Calls `next` until it waits or closes: events recorded, output written whole.
+    fn drive(&mut self, conn: &mut Connection) {
+        loop {
+            match conn.next() {
+                Next::Event(e, _) => {
+                    assert!(self.closed.is_none(), "event after Close: {e:?}");
+                    assert_eq!(self.end, End::NeedMore, "event after the end: {e:?}");
+                    match e {
+                        Event::Text(t) => self
+                            .events
+                            .push(Ev::Message(MessageKind::Text, t.as_bytes().to_vec())),
+                        Event::Binary(b) => self
+                            .events
+                            .push(Ev::Message(MessageKind::Binary, b.to_vec())),
+                        Event::Fragment(f) => {
+                            push_piece(&mut self.events, f.kind, f.data, f.first, f.fin)
+                        }
+                        Event::Ping(p) => self.events.push(Ev::Ping(p.to_vec())),
+                        Event::Pong(p) => self.events.push(Ev::Pong(p.to_vec())),
+                        Event::Close(c) => {
+                            let reason = c.reason.as_bytes().to_vec();
+                            self.events.push(Ev::Close(c.code.0, reason.clone()));
+                            self.peer = Some((c.code.0, reason));
+                            self.end = End::Closed(c.code.0);
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                assert_eq!(*end, End::NeedMore, "error after the end: {e:?}");
-                *end = End::Error(e.close_code().0);
+                Next::Write(t) => {
+                    assert!(self.closed.is_none(), "Write after Close");
+                    let bytes = t.bytes();
+                    let n = bytes.len();
+                    self.out.extend_from_slice(bytes);
+                    t.consume(n);
+                }
+                Next::Wait(deadline) => {
+                    assert!(self.closed.is_none(), "Wait after Close");
+                    assert!(!self.eof, "Wait after the end of input");
+                    match self.end {
+                        // No timer is configured, and no clock given.
+                        End::NeedMore => assert_eq!(deadline, None, "Wait while open"),
+                        // A client waits for the server to close the transport, within
+                        // the close timeout (`ZERO`: the clock is needed to start it).
+                        End::Closed(_) => assert!(
+                            self.client && deadline == Some(Instant::ZERO),
+                            "Wait({deadline:?}) after the closing handshake"
+                        ),
+                        End::Error(_) => panic!("Wait after a protocol error"),
+                    }
+                    return;
+                }
+                Next::Close(c) => {
+                    let ending: Ending = (
+                        c.peer.map(|f| (f.code.0, f.reason.as_bytes().to_vec())),
+                        c.error,
+                    );
+                    let code = c.code();
+                    let clean = c.is_clean();
+                    self.close(ending, code, clean);
+                    // Close is final: asked again, it says the same.
+                    match conn.next() {
+                        Next::Close(again) => assert_eq!(
+                            (
+                                again.peer.map(|f| (f.code.0, f.reason.as_bytes().to_vec())),
+                                again.error
+                            ),
+                            self.closed.clone().unwrap_or_default(),
+                            "Close changed"
+                        ),
+                        other => panic!("{other:?} after Close"),
+                    }
+                    return;
+                }
             }
         }
+    }
+
+    fn close(&mut self, ending: Ending, code: CloseCode, clean: bool) {
+        if let Some(prev) = &self.closed {
+            assert_eq!(&ending, prev, "Close changed");
+            return;
+        }
+        assert_eq!(ending.0, self.peer, "Closed::peer vs the Event::Close");
+        match ending.1 {
+            Some(Error::Protocol(p)) => {
+                assert_eq!(self.end, End::NeedMore, "error {p:?} after the end");
+                self.end = End::Error(p.close_code().0);
+            }
+            Some(Error::UnexpectedEof) => {
+                assert!(
+                    self.eof && self.peer.is_none(),
+                    "UnexpectedEof before the end"
+                )
+            }
+            Some(e) => panic!("{e:?} without a timer"),
+            None => assert!(
+                matches!(self.end, End::Closed(_)),
+                "clean Close without the peer's close"
+            ),
+        }
+        let want = match (ending.1, &ending.0) {
+            (Some(e), _) => e.close_code(),
+            (None, Some((c, _))) => CloseCode(*c),
+            (None, None) => CloseCode::ABNORMAL,
+        };
+        assert_eq!(code, want, "Closed::code()");
+        assert_eq!(
+            clean,
+            ending.1.is_none() && ending.0.is_some(),
+            "Closed::is_clean()"
+        );
+        self.closed = Some(ending);
     }
 }
 
@@ -641,7 +771,8 @@ pub fn run(data: &[u8]) {
     }
     let streaming = flags & 1 != 0;
     let (mut want, want_end) = model(&wire, streaming, client);
-    let (mut got, got_end, written) = engine(&wire, streaming, client, flags & 2 != 0, flags >> 2);
+    let (mut got, got_end, written, closed) =
+        engine(&wire, streaming, client, flags & 2 != 0, flags >> 2);
     assert_eq!(
         got_end, want_end,
         "ending differs\nmodel {want:?}\nengine {got:?}"
@@ -693,5 +824,21 @@ pub fn run(data: &[u8]) {
                 assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code);
             }
         }
+    }
+    // How `Close` said it ended agrees with the model and with the close frame written.
+    match (want_end, &closed) {
+        (End::Error(code), (None, Some(Error::Protocol(p)))) => {
+            assert_eq!(p.close_code().0, code, "Closed::error vs the model");
+        }
+        (End::Closed(code), (Some((c, reason)), None)) => {
+            assert_eq!(*c, code, "Closed::peer vs the model");
+            let want = want.iter().rev().find_map(|e| match e {
+                Ev::Close(_, r) => Some(r),
+                _ => None,
+            });
+            assert_eq!(Some(reason), want, "Closed::peer's reason vs the model");
+        }
+        (End::NeedMore, (None, Some(Error::UnexpectedEof))) => {}
+        (end, closed) => panic!("ended {end:?} but Close said {closed:?}"),
     }
 }
