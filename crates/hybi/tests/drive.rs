@@ -342,3 +342,30 @@ fn the_client_role_masks_what_next_hands_out() {
     assert_eq!(f[0].payload, b"masked");
     assert_eq!(c.role(), Role::Client);
 }
+
+#[test]
+fn a_ping_before_end_of_input_is_answered_even_with_output_backed_up() {
+    // Above 8 KiB queued, a ping's answer waits as the pending pong; the end of input
+    // must not drop it, as it does not drop any other reply.
+    for queued in [100usize, 9000] {
+        let mut s = server();
+        s.send_binary(&vec![7u8; queued]).unwrap();
+        s.receive(&client_frame(true, OpCode::Ping, b"p"));
+        s.receive_eof();
+        let d = drive(&mut s);
+        assert_eq!(d.events, [Ev::Ping(b"p".to_vec())]);
+        let sent = frames(&d.written);
+        assert_eq!(
+            sent.iter().map(|f| f.header.opcode).collect::<Vec<_>>(),
+            [OpCode::Binary, OpCode::Pong],
+            "{queued} bytes queued"
+        );
+        assert!(matches!(
+            d.end,
+            End::Close {
+                error: Some(Error::UnexpectedEof),
+                ..
+            }
+        ));
+    }
+}

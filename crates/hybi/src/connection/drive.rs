@@ -175,6 +175,7 @@ impl Connection {
     /// assert_eq!(run(&mut client, &mut server, false), ["ping me back"]);
     /// ```
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Next<'_> {
         if let Some(ready) = self.next_ready() {
             let (event, outbox) = self.materialize(ready);
@@ -247,7 +248,8 @@ impl Core {
         self.rx_done = true;
         self.rx_frame = None;
         self.rx_message = None;
-        self.pending_pong = None;
+        // A ping that arrived is still answered, like every other reply.
+        self.flush_pong();
         self.pong_timer = super::timers::Timer::Off;
         self.note_cause(Error::UnexpectedEof);
         if !self.out.is_empty() {
