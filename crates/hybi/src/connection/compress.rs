@@ -196,10 +196,11 @@ impl Core {
             .deflater
             .get_or_insert_with(|| Box::new(Deflater::new(level, bits)));
         let mut scratch = core::mem::take(&mut d.scratch);
-        scratch.clear();
-        let ok = deflater.compress(payload, &mut scratch);
-        if ok && fin && scratch.ends_with(&TAIL) {
-            scratch.truncate(scratch.len() - TAIL.len());
+        let compressed = deflater.compress(payload, &mut scratch);
+        let ok = compressed.is_some();
+        let mut len = compressed.unwrap_or(0);
+        if fin && scratch[..len].ends_with(&TAIL) {
+            len -= TAIL.len();
         }
         let message_done = fin;
         if message_done {
@@ -209,15 +210,15 @@ impl Core {
             }
         }
         let whole = first && fin;
-        let worse = scratch.len() >= payload.len();
+        let worse = len >= payload.len();
         if !ok || (whole && worse && d.tx_reset) {
             d.scratch = scratch;
             return false;
         }
-        self.write_frame_rsv(opcode, fin, first, &scratch);
+        self.write_frame_rsv(opcode, fin, first, &scratch[..len]);
         if let Some(d) = self.deflate.as_deref_mut() {
             // Kept for the next message, unless a large one left it large.
-            if scratch.capacity() <= KEEP_SCRATCH {
+            if scratch.len() <= KEEP_SCRATCH {
                 d.scratch = scratch;
             }
         }

@@ -50,36 +50,39 @@ impl Deflater {
         self.z.reset();
     }
 
-    /// Appends `input`, compressed and sync-flushed, to `out`; returns false if the
-    /// compressor failed (its state is then reset). The output ends with [`TAIL`].
-    pub(crate) fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> bool {
+    /// Compresses `input`, sync-flushed, into `out` from its start and returns the
+    /// length written (ending with [`TAIL`]), or `None` if the compressor failed (its
+    /// state is then reset). `out` is kept initialized to its length and grows as
+    /// needed, so a buffer reused from message to message is not zeroed again.
+    pub(crate) fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
         // Room for the data plus a little: deflate never expands by more than a few
         // bytes per 16 KiB block.
         let need = input.len() + input.len() / 1024 * 5 + 64;
-        out.reserve(need);
+        if out.len() < need {
+            out.resize(need, 0);
+        }
+        let mut len = 0;
         loop {
-            let start = out.len();
-            let cap = out.capacity();
-            out.resize(cap, 0);
             let before_in = self.z.total_in();
             let before_out = self.z.total_out();
-            let status = self
-                .z
-                .compress(input, &mut out[start..], DeflateFlush::SyncFlush);
-            let used = (self.z.total_in() - before_in) as usize;
+            let room = out.len() - len;
+            let status = self.z.compress(input, &mut out[len..], DeflateFlush::SyncFlush);
+            input = &input[(self.z.total_in() - before_in) as usize..];
             let wrote = (self.z.total_out() - before_out) as usize;
-            out.truncate(start + wrote);
-            input = &input[used..];
+            len += wrote;
             match status {
                 Err(_) => {
                     self.z.reset();
-                    return false;
+                    return None;
                 }
                 // All input taken and the flush complete when room was left over.
-                Ok(Status::Ok | Status::StreamEnd) if input.is_empty() && wrote < cap - start => {
-                    return true;
+                Ok(Status::Ok | Status::StreamEnd) if input.is_empty() && wrote < room => {
+                    return Some(len);
                 }
-                Ok(_) => out.reserve(out.len().max(256)),
+                Ok(_) => {
+                    let grown = out.len() * 2;
+                    out.resize(grown, 0);
+                }
             }
         }
     }
