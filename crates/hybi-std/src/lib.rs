@@ -98,9 +98,8 @@ pub const READ_BUFFER_SIZE: usize = 256 << 10;
 /// The engine allocates 64 KiB at first and grows the buffer only once it fills, so
 /// connections carrying small messages keep 64 KiB. Where large messages arrive, a
 /// split [`Reader`] reads up to 256 KiB at a time straight into the engine: several
-/// 64 KiB frames per `read(2)`, each delivered from where it was read. Measured with
-/// 64 KiB echoes over loopback (1,000 connections × 16 in flight), side by side:
-/// 64 KiB buffers 13.6 k msgs/s, 256 KiB 23.4 k. Build on it to keep the size:
+/// 64 KiB frames per `read(2)`, each delivered from where it was read (measured in
+/// docs/PERFORMANCE.md). Build on it to keep the size:
 ///
 /// ```
 /// let config = hybi_std::default_config().with_max_message_size(1 << 20);

@@ -77,14 +77,14 @@ pub(crate) fn to_str(bytes: &[u8]) -> Option<&str> {
 
 /// `bytes` as text without validating it again.
 ///
-/// One of the engine's two uses of `unsafe`, a measured fast path: a text message that
-/// arrived in pieces was validated piece by piece (fail-fast, RFC 6455 §8.1) as it came
-/// in, and validating the whole message a second time to build the `&str` cost 20% of
-/// the receive path on 64 KiB text; a short message checked to be ASCII cost 36% of the
-/// receive path on 16 B text when validated again. Callers pass only bytes that went,
-/// all of them and in order, through a [`Utf8Validator`] whose
-/// [`finish`](Utf8Validator::finish) then succeeded, or that `is_ascii` accepted;
-/// `tests/roundtrip.rs` and the fuzz targets deliver every such message.
+/// One of the engine's two uses of `unsafe`, a measured fast path (docs/ARCHITECTURE.md
+/// has the figures): a text message that arrived in pieces was validated piece by piece
+/// (fail-fast, RFC 6455 §8.1) as it came in, and a short message was checked to be
+/// ASCII; validating either again to build the `&str` was a large share of the receive
+/// path. Callers pass only bytes that went, all of them and in order, through a
+/// [`Utf8Validator`] whose [`finish`](Utf8Validator::finish) then succeeded, or that
+/// `is_ascii` accepted; `tests/roundtrip.rs` and the fuzz targets deliver every such
+/// message.
 ///
 /// # Safety
 /// `bytes` must be valid UTF-8. Each call site states why its bytes are.
