@@ -75,7 +75,7 @@ impl DeflateConfig {
 
     /// Both sides reset their compressor after every message: compression state lives
     /// only while a message is compressed or inflated, so it can be shared by all the
-    /// connections of a thread ([`Connection::take_deflate`](crate::Connection::take_deflate)).
+    /// connections of a thread ([`Connection::take_deflater`](crate::Connection::take_deflater)).
     pub fn without_context_takeover(mut self) -> DeflateConfig {
         self.server_no_context_takeover = true;
         self.client_no_context_takeover = true;
