@@ -328,6 +328,33 @@ pub fn send_messages(
     written + drain(conn, sink)
 }
 
+/// `count` JSON-like text messages of about `len` bytes each, all different (ids,
+/// names and numbers vary), as a chat or an API stream carries them: the workload of
+/// the compressed benchmarks.
+pub fn json_messages(len: usize, count: usize) -> Vec<String> {
+    let mut rng = XorShift::new(0x0D15_EA5E);
+    (0..count)
+        .map(|i| {
+            let mut s = String::with_capacity(len + 128);
+            let mut k = 0u64;
+            while s.len() < len {
+                let r = rng.next_u64();
+                s.push_str(&format!(
+                    "{{\"id\":{},\"user\":\"user{}\",\"room\":\"r{}\",\"text\":\"message {} of the day\",\"ts\":{}}},",
+                    i as u64 * 100 + k,
+                    r % 97,
+                    r % 13,
+                    r % 1000,
+                    1_700_000_000 + (r % 86_400)
+                ));
+                k += 1;
+            }
+            s.truncate(len);
+            s
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,7 +66,9 @@ impl Deflater {
             let before_in = self.z.total_in();
             let before_out = self.z.total_out();
             let room = out.len() - len;
-            let status = self.z.compress(input, &mut out[len..], DeflateFlush::SyncFlush);
+            let status = self
+                .z
+                .compress(input, &mut out[len..], DeflateFlush::SyncFlush);
             input = &input[(self.z.total_in() - before_in) as usize..];
             let wrote = (self.z.total_out() - before_out) as usize;
             len += wrote;
