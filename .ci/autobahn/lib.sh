@@ -14,7 +14,7 @@ AB_CACHE="$AB_ROOT/.ci/cache/autobahn"
 AB_LOGS="$AB_CACHE/logs"
 
 # Overall limit for one run script, in seconds (install + start + all cases + check).
-AB_TIMEOUT="${AUTOBAHN_TIMEOUT:-900}"
+AB_TIMEOUT="${AUTOBAHN_TIMEOUT:-1800}"
 # How long a peer may take to start listening, in seconds.
 AB_START_TIMEOUT="${AUTOBAHN_START_TIMEOUT:-120}"
 

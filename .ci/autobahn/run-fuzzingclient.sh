@@ -31,7 +31,7 @@ HOST="${HOSTPORT%:*}"; PORT="${HOSTPORT##*:}"
 
 ab_install
 mkdir -p "$AB_LOGS"
-SERVER_LOG="$AB_LOGS/fuzzingclient-server.log"
+SERVER_LOG="$AB_LOGS/$(basename "$SPEC" .json)-server.log"
 
 # A stale listener would be tested instead of SERVER-COMMAND.
 if ab_port_open "$HOST" "$PORT"; then

@@ -32,7 +32,7 @@ HOST="${HOSTPORT%:*}"; PORT="${HOSTPORT##*:}"
 
 ab_install
 mkdir -p "$AB_LOGS"
-SUITE_LOG="$AB_LOGS/fuzzingserver-wstest.log"
+SUITE_LOG="$AB_LOGS/$(basename "$SPEC" .json)-wstest.log"
 
 if ab_port_open "$HOST" "$PORT"; then
     ab_die "$HOST:$PORT is already in use before the fuzzingserver was started"
