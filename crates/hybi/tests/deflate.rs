@@ -501,3 +501,26 @@ mod handshake {
         ));
     }
 }
+
+#[test]
+fn a_large_incompressible_message_goes_out_in_frames_within_the_limits() {
+    // Random bytes grow a little when compressed; 16 MiB of them must still pass a
+    // peer whose frame limit is 16 MiB.
+    let (mut c, mut s) = pair(Agreement::default(), DeflateConfig::default());
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let data: Vec<u8> = (0..16 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    c.send_binary(&data).unwrap();
+    let (events, sent) = carry(&mut c, &mut s);
+    assert!(sent.len() > 16, "{} frames", sent.len());
+    assert!(sent.iter().all(|f| f.payload.len() <= 1 << 20));
+    assert!(sent[0].header.rsv1 && sent[1..].iter().all(|f| !f.header.rsv1));
+    assert!(sent[..sent.len() - 1].iter().all(|f| !f.header.fin));
+    assert_eq!(events, [Ev::Binary(data)]);
+}

@@ -10,6 +10,9 @@ use crate::deflate::codec::TAIL;
 use crate::deflate::{Agreement, DeflateConfig, Deflater, Inflater};
 use crate::frame::OpCode;
 
+/// Compressed output is framed in pieces of at most this much.
+const MAX_COMPRESSED_FRAME: usize = 1 << 20;
+
 /// The compressed-output buffer keeps up to this much capacity between messages.
 const KEEP_SCRATCH: usize = 64 << 10;
 
@@ -215,7 +218,22 @@ impl Core {
             d.scratch = scratch;
             return false;
         }
-        self.write_frame_rsv(opcode, fin, first, &scratch[..len]);
+        // A large message goes out in frames of at most 1 MiB: compressing can grow
+        // incompressible data (by about 6% at level 1), and one frame larger than the
+        // message itself could exceed the peer's frame limit.
+        let mut at = 0;
+        let mut op = opcode;
+        while len - at > MAX_COMPRESSED_FRAME {
+            self.write_frame_rsv(
+                op,
+                false,
+                first && at == 0,
+                &scratch[at..at + MAX_COMPRESSED_FRAME],
+            );
+            at += MAX_COMPRESSED_FRAME;
+            op = OpCode::Continuation;
+        }
+        self.write_frame_rsv(op, fin, first && at == 0, &scratch[at..len]);
         if let Some(d) = self.deflate.as_deref_mut() {
             // Kept for the next message, unless a large one left it large.
             if scratch.len() <= KEEP_SCRATCH {
