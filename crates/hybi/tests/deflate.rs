@@ -524,3 +524,58 @@ fn a_large_incompressible_message_goes_out_in_frames_within_the_limits() {
     assert!(sent[..sent.len() - 1].iter().all(|f| !f.header.fin));
     assert_eq!(events, [Ev::Binary(data)]);
 }
+
+#[test]
+fn empty_messages_and_empty_last_fragments_are_compressed_validly() {
+    // zlib answers a flush right after a flush with no output; an empty end of a
+    // compressed message must still be a deflate block (0x00 + the appended tail).
+    for agreement in [
+        Agreement::default(),
+        Agreement {
+            client_no_context_takeover: true,
+            ..Agreement::default()
+        },
+    ] {
+        let (mut c, mut s) = pair(agreement, DeflateConfig::default().with_threshold(0));
+        for text in ["a", "", "b", "", "", "after"] {
+            c.send_text(text).unwrap();
+            let (events, sent) = carry(&mut c, &mut s);
+            assert_eq!(events, [Ev::Text(text.into())]);
+            if text.is_empty() && sent[0].header.rsv1 {
+                assert!(!sent[0].payload.is_empty(), "a block, not nothing");
+            }
+        }
+        c.send_fragment(MessageKind::Binary, b"abc", false).unwrap();
+        c.send_fragment(MessageKind::Binary, b"", false).unwrap();
+        c.send_fragment(MessageKind::Binary, b"", true).unwrap();
+        let (events, _) = carry(&mut c, &mut s);
+        assert_eq!(events, [Ev::Binary(b"abc".to_vec())]);
+        c.send_text("still in step").unwrap();
+        let (events, _) = carry(&mut c, &mut s);
+        assert_eq!(events, [Ev::Text("still in step".into())]);
+    }
+}
+
+#[test]
+fn a_compressed_frame_may_exceed_the_frame_limit_up_to_the_message_limit() {
+    let config = Config::default()
+        .with_max_frame_size(1000)
+        .with_max_message_size(4000);
+    let mut s = Connection::server(config);
+    s.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let mut c = client();
+    c.enable_deflate(Agreement::default(), DeflateConfig::default());
+    let mut x = 7u64;
+    let noise: Vec<u8> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    c.send_binary(&noise).unwrap();
+    let (events, sent) = carry(&mut c, &mut s);
+    assert!(sent[0].payload.len() > 1000);
+    assert_eq!(events, [Ev::Binary(noise)]);
+}

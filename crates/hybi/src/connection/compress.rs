@@ -205,6 +205,17 @@ impl Core {
         if fin && scratch[..len].ends_with(&TAIL) {
             len -= TAIL.len();
         }
+        if ok && fin && len == 0 {
+            // The receiver appends 00 00 ff ff to what we send: alone, those bytes
+            // are not a deflate block (they lack a block header), so an empty end of
+            // a compressed message is the single byte 0x00, which completes them
+            // into an empty stored block (RFC 7692 §7.2.3.6).
+            if scratch.is_empty() {
+                scratch.push(0);
+            }
+            scratch[0] = 0;
+            len = 1;
+        }
         let message_done = fin;
         if message_done {
             d.tx_fragments = false;

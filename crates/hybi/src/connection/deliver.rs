@@ -600,7 +600,17 @@ impl Core {
                 unmasked: 0,
             });
         }
-        let max_frame = self.config.max_frame_size;
+        // A compressed frame may be a little larger than what it inflates to (an
+        // incompressible message grows a few percent): its limit is the larger of the
+        // frame and the message limits, and what it inflates to is held to the message
+        // limit as it inflates.
+        let compressed_message = compressed
+            || (h.opcode == OpCode::Continuation && self.rx_message.is_some_and(|m| m.compressed));
+        let max_frame = if compressed_message {
+            self.config.max_frame_size.max(self.config.max_message_size)
+        } else {
+            self.config.max_frame_size
+        };
         if len64 > max_frame as u64 {
             return Err(self.fail(ProtocolError::FrameTooLarge {
                 len: len64,

@@ -81,6 +81,9 @@ impl Deflater {
                 Ok(Status::Ok | Status::StreamEnd) if input.is_empty() && wrote < room => {
                     return Some(len);
                 }
+                // Nothing to compress and nothing pending (a flush right after a
+                // flush): zlib says so with a buffer error, and there is no output.
+                Ok(Status::BufError) if input.is_empty() && wrote < room => return Some(len),
                 Ok(_) => {
                     let grown = out.len() * 2;
                     out.resize(grown, 0);
