@@ -11,7 +11,10 @@
 //   says so.
 // Each delivery must show within BROWSER_CHAT_WAIT ms (default 5000) of the action
 // that causes it; the test prints how long each took.
-import { runTest } from "./lib.mjs";
+// Each tab's chat socket reports `ws.extensions` (the server's answer to Chromium's
+// permessage-deflate offer): empty, or with BROWSER_EXPECT_DEFLATE=1 (run.sh
+// --expect-deflate) permessage-deflate.
+import { checkExtensions, runTest } from "./lib.mjs";
 
 const WAIT = Number(process.env.BROWSER_CHAT_WAIT || 5000);
 const SLOW = 250;
@@ -64,6 +67,7 @@ await runTest("chat", async (t) => {
             return { page };
         }
         t.check(`${label}: input enabled once connected`, await page.isEnabled("#text"), "#text is disabled");
+        checkExtensions(t, `${label}: /chat`, await page.evaluate(() => window.chatSocket?.extensions ?? null));
         return { page, name: m[1], online: Number(m[2]), welcomed: Date.now() };
     }
 

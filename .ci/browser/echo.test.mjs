@@ -8,7 +8,10 @@
 //   connection 3: `/nowhere`, a path with no route: the upgrade must fail (error
 //     event, then close 1006, never open).
 // Every comparison is made in the page, byte for byte, and returned for the checks here.
-import { runTest } from "./lib.mjs";
+// Connections 1 and 2 report `ws.extensions` (what the server agreed to of Chromium's
+// permessage-deflate offer): it must be empty, or with BROWSER_EXPECT_DEFLATE=1 (run.sh
+// --expect-deflate) permessage-deflate.
+import { checkExtensions, runTest } from "./lib.mjs";
 
 // Runs in the page. One WebSocket with an inbox; every wait has a timeout and gives up
 // early when the socket closes, saying how.
@@ -142,6 +145,7 @@ async function inPage({ url, script }) {
         const n = 1 << 20;
         let big = unit.repeat(Math.floor(n / 19));
         big += "-".repeat(n - enc.encode(big).length);
+        out.extensions = s.ws.extensions;
         out.round = await echo(s, "1 MiB text", big);
         out.sentBytes = enc.encode(big).length;
         if (!s.close) s.ws.close(1000);
@@ -181,7 +185,8 @@ await runTest("echo", async (t) => {
     // 1: round trips and the closing handshake.
     const main = await page.evaluate(inPage, { url: `${t.wsBase}/echo`, script: "main" });
     if (!t.check("/echo opens", !main.error, `${main.error} (events ${JSON.stringify(main.events)})`)) return;
-    t.eq("no subprotocol, no extension", [main.protocol, main.extensions], ["", ""]);
+    t.eq("no subprotocol", main.protocol, "");
+    checkExtensions(t, "/echo (connection 1)", main.extensions);
     for (const r of main.rounds) {
         const detail = r.error
             ? r.error
@@ -209,6 +214,7 @@ await runTest("echo", async (t) => {
     // 2: one message of 1 MiB.
     const big = await page.evaluate(inPage, { url: `${t.wsBase}/echo`, script: "big" });
     if (t.check("/echo opens (second connection)", !big.error, `${big.error} (events ${JSON.stringify(big.events)})`)) {
+        checkExtensions(t, "/echo (connection 2)", big.extensions);
         t.eq("1 MiB text is 1048576 bytes of UTF-8", big.sentBytes, 1 << 20);
         const r = big.round;
         t.check(

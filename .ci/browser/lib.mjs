@@ -10,7 +10,8 @@
 // install.sh put node_modules, default .ci/cache/browser/node), BROWSER_ARTIFACTS
 // (screenshots and logs of failures, default .ci/cache/browser/artifacts),
 // BROWSER_TEST_TIMEOUT (ms for the whole test, default 60000), BROWSER_HEADED=1 (with
-// a display, to watch).
+// a display, to watch), BROWSER_EXPECT_DEFLATE=1 (the server under test has
+// permessage-deflate on: see checkExtensions).
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import fs from "node:fs";
@@ -43,6 +44,39 @@ const ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ];
+
+// Chromium offers permessage-deflate on every connection; a server either agrees or
+// ignores the offer. 1: it must agree (`ws.extensions` names it), 0 or unset: it must
+// not (the extensions are empty).
+const EXPECT_DEFLATE = (() => {
+    const v = process.env.BROWSER_EXPECT_DEFLATE || "0";
+    if (v !== "0" && v !== "1") {
+        console.error(`BROWSER_EXPECT_DEFLATE must be 1 or 0, not ${JSON.stringify(v)}`);
+        process.exit(3);
+    }
+    return v === "1";
+})();
+
+/**
+ * Logs a socket's `ws.extensions` and checks it against BROWSER_EXPECT_DEFLATE:
+ * permessage-deflate (with its parameters, if the browser reports them) when it is 1,
+ * nothing otherwise.
+ */
+export function checkExtensions(t, what, extensions) {
+    t.log(`${what}: ws.extensions ${JSON.stringify(extensions)}`);
+    if (EXPECT_DEFLATE) {
+        return t.check(
+            `${what}: permessage-deflate negotiated (BROWSER_EXPECT_DEFLATE=1)`,
+            typeof extensions === "string" && /^permessage-deflate(\s*;|$)/.test(extensions),
+            `ws.extensions is ${JSON.stringify(extensions)}`,
+        );
+    }
+    return t.check(
+        `${what}: no extension negotiated`,
+        extensions === "",
+        `ws.extensions is ${JSON.stringify(extensions)} (pass --expect-deflate if the server has permessage-deflate on)`,
+    );
+}
 
 const t0 = Date.now();
 const ms = () => String(Date.now() - t0).padStart(6);

@@ -5,8 +5,10 @@
 // shows that they test the contract, not hybi's quirks:
 //
 //   .ci/browser/run.sh --server 'node .ci/browser/reference_server.mjs {addr}'
+//   .ci/browser/run.sh --expect-deflate --server 'node .ci/browser/reference_server.mjs {addr} --deflate'
 //
-// Usage: node reference_server.mjs HOST:PORT
+// Usage: node reference_server.mjs HOST:PORT [--deflate]   (--deflate: permessage-deflate
+// on for /chat and /echo, ws's defaults; off without it)
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import fs from "node:fs";
@@ -21,6 +23,12 @@ const { WebSocketServer, WebSocket } = createRequire(path.join(NODE_DIR, "packag
 const PAGE = fs.readFileSync(path.join(ROOT, "crates/hybi-mio/examples/chat/index.html"));
 const MAX_MESSAGE = 64 << 10;
 const [host, port] = (process.argv[2] || "127.0.0.1:9001").split(/:(?=\d+$)/);
+const extra = process.argv.slice(3);
+if (extra.some((a) => a !== "--deflate")) {
+    console.error(`usage: node reference_server.mjs HOST:PORT [--deflate] (got ${extra.join(" ")})`);
+    process.exit(3);
+}
+const DEFLATE = extra.includes("--deflate");
 
 const server = http.createServer((req, res) => {
     if (req.method === "GET" && req.url.split("?")[0] === "/") {
@@ -32,8 +40,8 @@ const server = http.createServer((req, res) => {
     }
 });
 
-const chat = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false });
-const echo = new WebSocketServer({ noServer: true, maxPayload: 64 << 20, perMessageDeflate: false });
+const chat = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: DEFLATE });
+const echo = new WebSocketServer({ noServer: true, maxPayload: 64 << 20, perMessageDeflate: DEFLATE });
 let guests = 0;
 const members = new Set();
 const broadcast = (msg, except) => {
@@ -68,4 +76,6 @@ server.on("upgrade", (req, socket, head) => {
     }
     route.handleUpgrade(req, socket, head, (ws) => route.emit("connection", ws, req));
 });
-server.listen(Number(port), host, () => console.error(`reference chat (ws) on http://${host}:${port}/`));
+server.listen(Number(port), host, () =>
+    console.error(`reference chat (ws) on http://${host}:${port}/, permessage-deflate ${DEFLATE ? "on" : "off"}`),
+);

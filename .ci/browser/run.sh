@@ -3,7 +3,7 @@
 # server of the chat example's contract (the page at `/`, the chat room at `/chat`,
 # an echo at `/echo`). See README.md here.
 #
-# Usage: .ci/browser/run.sh [--server CMD] [--name NAME] [TEST...]
+# Usage: .ci/browser/run.sh [--server CMD] [--name NAME] [--expect-deflate] [TEST...]
 #
 #   --server CMD   the server under test (env BROWSER_SERVER). It is run with the
 #                  listen address (127.0.0.1:PORT) in place of `{addr}` in CMD, or
@@ -11,6 +11,10 @@
 #                  target/release/examples/chat (built here).
 #   --name NAME    the server's label in the report (env BROWSER_SERVER_NAME; default
 #                  "hybi-mio chat", or "server" with --server).
+#   --expect-deflate  the server has permessage-deflate on (env BROWSER_EXPECT_DEFLATE=1):
+#                  every WebSocket the tests open must report it in `ws.extensions`
+#                  (Chromium offers it on every connection). Without it, they must
+#                  report no extension.
 #   TEST...        which tests to run (echo, chat; default both).
 #
 # Environment: BROWSER_TIMEOUT (overall limit, s, default 300), BROWSER_PORT (default: a
@@ -36,9 +40,11 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 SERVER="${BROWSER_SERVER:-}"
 NAME="${BROWSER_SERVER_NAME:-}"
+EXPECT_DEFLATE="${BROWSER_EXPECT_DEFLATE:-0}"
 TESTS=()
 while (($#)); do
     case "$1" in
+        --expect-deflate) EXPECT_DEFLATE=1; shift ;;
         --server) SERVER="$2"; shift 2 ;;
         --name) NAME="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -47,6 +53,9 @@ while (($#)); do
     esac
 done
 ((${#TESTS[@]})) || TESTS=(echo chat)
+[[ "$EXPECT_DEFLATE" == 0 || "$EXPECT_DEFLATE" == 1 ]] \
+    || { echo "BROWSER_EXPECT_DEFLATE must be 1 or 0, not '$EXPECT_DEFLATE'" >&2; exit 3; }
+export BROWSER_EXPECT_DEFLATE="$EXPECT_DEFLATE"
 for t in "${TESTS[@]}"; do
     [[ -f "$HERE/$t.test.mjs" ]] || { echo "no such test: $t ($HERE/$t.test.mjs)" >&2; exit 3; }
 done
@@ -140,6 +149,7 @@ for ((i = 0; ; i++)); do
 done
 BASE="http://$HOST:$PORT"
 say "$NAME listening on $BASE (pid $SERVER_PID): $CMD"
+say "extensions expected: $( ((EXPECT_DEFLATE)) && echo 'permessage-deflate (--expect-deflate)' || echo 'none (no --expect-deflate)')"
 
 # --- the tests --------------------------------------------------------------------------
 # Each test limits itself (BROWSER_TEST_TIMEOUT, default 60 s: it then still saves its

@@ -5,6 +5,13 @@
 //
 // Prints `RESULT <scenario> PASS` or `RESULT <scenario> FAIL <why>` per scenario and
 // exits with 1 if any failed. The scenario names and order match the other clients.
+//
+// PEERS_DEFLATE=1 is the deflate mode: every connection offers permessage-deflate
+// (`perMessageDeflate: { threshold: 0 }`, ws's defaults otherwise; with context
+// takeover ws compresses every message anyway), and `deflate_negotiated` asserts the
+// server agreed. PEERS_DEFLATE=0 or unset: plain, `perMessageDeflate: false`, except on
+// `deflate_negotiated`'s connection, which offers it all the same: the server
+// (compression off) must decline.
 'use strict';
 
 const crypto = require('crypto');
@@ -13,6 +20,14 @@ const WebSocket = require('ws');
 const MAX_SIZE = 64 << 20;
 const TIMEOUT = 60000; // per scenario, ms
 const UTF8_TEXT = 'Hello, κόσμε! 🚀 👩‍💻 ∑ — ok';
+
+const DEFLATE_ENV = process.env.PEERS_DEFLATE || '';
+if (!['', '0', '1'].includes(DEFLATE_ENV)) {
+  console.error(`node_client: PEERS_DEFLATE must be 1 or 0, not ${JSON.stringify(DEFLATE_ENV)}`);
+  process.exit(2);
+}
+const DEFLATE = DEFLATE_ENV === '1';
+const DEFLATE_OFFER = { threshold: 0 };
 
 class Fail extends Error {}
 
@@ -46,6 +61,10 @@ class Conn {
     ws.on('pong', (data) => push({ type: 'pong', data }));
     ws.on('close', (code, reason) => push({ type: 'close', code, reason: reason.toString() }));
     ws.on('error', (error) => push({ type: 'error', error }));
+    this.extensionsHeader = undefined;
+    ws.once('upgrade', (res) => {
+      this.extensionsHeader = res.headers['sec-websocket-extensions'];
+    });
   }
 
   // The next event (skipping pings), within ms.
@@ -103,6 +122,7 @@ function makeOpen(base) {
       const ws = new WebSocket(base + path, protocols, {
         maxPayload: MAX_SIZE,
         handshakeTimeout: 10000,
+        perMessageDeflate: DEFLATE ? DEFLATE_OFFER : false,
         ...opts,
       });
       const conn = new Conn(ws);
@@ -120,6 +140,53 @@ function makeOpen(base) {
 
 const scenarios = [];
 const scenario = (name, fn) => scenarios.push([name, fn]);
+
+// 64 KiB of text that compresses well: 2048 lines of 32 bytes, each with its number,
+// Greek and an emoji.
+const compressibleText = () =>
+  Array.from({ length: 2048 }, (_, i) => `${i.toString(16).padStart(4, '0')}:κόσμε🚀 compressible`).join('');
+
+// 1 MiB, mostly zeros: 16 random bytes at the start of every 4 KiB.
+function mostlyZeros() {
+  const data = Buffer.alloc(1 << 20);
+  for (let i = 0; i < data.length; i += 4096) crypto.randomFillSync(data, i, 16);
+  return data;
+}
+
+// Deflate mode: /echo agreed permessage-deflate, and compressible messages echo
+// exactly, then an empty message and a message with an empty last fragment, each
+// followed by another. Plain mode: offered all the same, the server declines it, and
+// the same messages echo uncompressed.
+scenario('deflate_negotiated', async (open) => {
+  const c = await open('/echo', [], { perMessageDeflate: DEFLATE_OFFER });
+  const answer = c.extensionsHeader;
+  console.log(`INFO deflate_negotiated Sec-WebSocket-Extensions: ${answer === undefined ? '(none)' : JSON.stringify(answer)}`);
+  if (DEFLATE) {
+    check(c.ws.extensions === 'permessage-deflate', `permessage-deflate offered but not agreed (ws.extensions ${JSON.stringify(c.ws.extensions)}, Sec-WebSocket-Extensions: ${JSON.stringify(answer)})`);
+  } else {
+    check(c.ws.extensions === '' && answer === undefined, `the server agreed ${JSON.stringify(answer)} though it has compression off (plain mode)`);
+  }
+  const text = compressibleText();
+  check(Buffer.byteLength(text) === 64 << 10, 'the test text is not 64 KiB');
+  c.ws.send(text);
+  const ev = await c.next();
+  check(ev.type === 'text' && ev.data === text, `echo ${describe(ev)}, expected the 64 KiB of text sent`);
+  const data = mostlyZeros();
+  c.ws.send(data, { binary: true });
+  await c.expect(data);
+  // Nothing to compress after a flush: an empty message, and a message whose last
+  // fragment is empty, each followed by one more (the stream must stay in step).
+  for (const t of ['', 'after an empty message']) {
+    c.ws.send(t);
+    await c.expect(t);
+  }
+  const parts = ['two fragments, ', 'then an empty one', ''];
+  parts.forEach((p, i) => c.ws.send(p, { fin: i === parts.length - 1 }));
+  await c.expect(parts.join(''));
+  c.ws.send('after an empty last fragment');
+  await c.expect('after an empty last fragment');
+  await c.finish();
+});
 
 scenario('text_utf8', async (open) => {
   const c = await open('/echo');

@@ -13,12 +13,22 @@
 //                      ID (ws answers a close by echoing the client's code and reason)
 // /last-close?id=ID    send "<code> <reason>" seen on /report-close?id=ID as one text
 //                      message (waits up to 5 s for it), then close with 1000
+//
+// PEERS_DEFLATE=1: permessage-deflate on (`perMessageDeflate: { threshold: 0 }`, ws's
+// defaults otherwise); 0 or unset: off (`perMessageDeflate: false`, ws's default for a
+// server), offers are declined.
 'use strict';
 
 const http = require('http');
 const { WebSocketServer } = require('ws');
 
 const MAX_SIZE = 64 << 20; // as hybi's default message limit
+const DEFLATE_ENV = process.env.PEERS_DEFLATE || '';
+if (!['', '0', '1'].includes(DEFLATE_ENV)) {
+  console.error(`node_server: PEERS_DEFLATE must be 1 or 0, not ${JSON.stringify(DEFLATE_ENV)}`);
+  process.exit(2);
+}
+const DEFLATE = DEFLATE_ENV === '1';
 const ROUTES = new Set(['/echo', '/subprotocol', '/ping', '/close', '/report-close', '/last-close']);
 
 const seen = new Map(); // id -> [code, reason]
@@ -53,6 +63,7 @@ function reject(socket, status, text, body) {
 const wss = new WebSocketServer({
   noServer: true,
   maxPayload: MAX_SIZE,
+  perMessageDeflate: DEFLATE ? { threshold: 0 } : false,
   handleProtocols(protocols, request) {
     const url = new URL(request.url, 'http://localhost');
     return url.pathname === '/subprotocol' && protocols.has('chat.v2') ? 'chat.v2' : false;
@@ -109,6 +120,6 @@ server.on('upgrade', (req, socket, head) => {
 const addr = process.argv[2] || '127.0.0.1:9012';
 const colon = addr.lastIndexOf(':');
 server.listen(Number(addr.slice(colon + 1)), addr.slice(0, colon), () => {
-  console.error(`node_server (ws ${require('ws/package.json').version}) on ws://${addr}`);
+  console.error(`node_server (ws ${require('ws/package.json').version}) on ws://${addr}, permessage-deflate ${DEFLATE ? 'on' : 'off'}`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

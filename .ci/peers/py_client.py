@@ -4,6 +4,12 @@ Usage: py_client.py [BASE_URL [SCENARIO,...]]   (default ws://127.0.0.1:9010)
 
 Prints `RESULT <scenario> PASS` or `RESULT <scenario> FAIL <why>` per scenario and
 exits with 1 if any failed. The scenario names and order match the other clients.
+
+PEERS_DEFLATE=1 is the deflate mode: every connection offers permessage-deflate
+(websockets' defaults, `compression="deflate"`; it compresses every message), and
+`deflate_negotiated` asserts the server agreed. PEERS_DEFLATE=0 or unset: plain,
+`compression=None`, except on `deflate_negotiated`'s connection, which offers it all the
+same: the server (compression off) must decline.
 """
 
 import asyncio
@@ -13,10 +19,21 @@ import time
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 MAX_SIZE = 64 << 20
 TIMEOUT = 60  # per scenario, seconds
 UTF8_TEXT = "Hello, κόσμε! 🚀 👩‍💻 ∑ — ok"
+
+
+def deflate_mode():
+    value = os.environ.get("PEERS_DEFLATE", "")
+    if value not in ("", "0", "1"):
+        sys.exit(f"py_client: PEERS_DEFLATE must be 1 or 0, not {value!r}")
+    return value == "1"
+
+
+DEFLATE = deflate_mode()
 
 
 class Fail(Exception):
@@ -36,6 +53,7 @@ def describe(m):
 
 def opener(base):
     def open_(path, **kw):
+        kw.setdefault("compression", "deflate" if DEFLATE else None)
         return connect(
             base + path,
             max_size=MAX_SIZE,
@@ -76,6 +94,59 @@ async def finish(ws):
     rcvd = ws.protocol.close_rcvd
     check(rcvd is not None, "no close frame from the server")
     check(rcvd.code == 1000, f"close answer {rcvd.code} {rcvd.reason!r}, expected 1000")
+
+
+def compressible_text():
+    """64 KiB of text that compresses well: 2048 lines of 32 bytes, each with its
+    number, Greek and an emoji."""
+    return "".join(f"{i:04x}:κόσμε🚀 compressible" for i in range(2048))
+
+
+def mostly_zeros():
+    """1 MiB, mostly zeros: 16 random bytes at the start of every 4 KiB."""
+    data = bytearray(1 << 20)
+    for i in range(0, len(data), 4096):
+        data[i:i + 16] = os.urandom(16)
+    return bytes(data)
+
+
+async def deflate_negotiated(open_):
+    """Deflate mode: /echo agreed permessage-deflate, and compressible messages echo
+    exactly, then an empty message and a message with an empty last fragment, each
+    followed by another. Plain mode: offered all the same, the server declines it, and
+    the same messages echo uncompressed."""
+    async with open_("/echo", compression="deflate") as ws:
+        answer = ws.response.headers.get("Sec-WebSocket-Extensions")
+        print(f"INFO deflate_negotiated Sec-WebSocket-Extensions: "
+              f"{'(none)' if answer is None else repr(answer)}", flush=True)
+        active = [e for e in ws.protocol.extensions if isinstance(e, PerMessageDeflate)]
+        if DEFLATE:
+            check(answer is not None and answer.split(";")[0].strip() == "permessage-deflate",
+                  f"permessage-deflate offered but not agreed (Sec-WebSocket-Extensions: {answer!r})")
+            check(active, f"the answer {answer!r} did not turn the extension on")
+        else:
+            check(answer is None and not active,
+                  f"the server agreed {answer!r} though it has compression off (plain mode)")
+        text = compressible_text()
+        check(len(text.encode()) == 64 << 10, "the test text is not 64 KiB")
+        await ws.send(text)
+        got = await asyncio.wait_for(ws.recv(), 30)
+        check(got == text, f"echo {describe(got)}, expected the 64 KiB of text sent")
+        data = mostly_zeros()
+        await ws.send(data)
+        await expect(ws, data)
+        # Nothing to compress after a flush: an empty message, and a message whose
+        # last fragment is empty, each followed by one more (the stream must stay in
+        # step). websockets ends every fragmented message with an empty frame anyway.
+        for text in ["", "after an empty message"]:
+            await ws.send(text)
+            await expect(ws, text)
+        parts = ["two fragments, ", "then an empty one", ""]
+        await ws.send(parts)
+        await expect(ws, "".join(parts))
+        await ws.send("after an empty last fragment")
+        await expect(ws, "after an empty last fragment")
+        await finish(ws)
 
 
 async def text_utf8(open_):
@@ -259,6 +330,7 @@ async def forbidden(open_):
 
 
 SCENARIOS = [
+    ("deflate_negotiated", deflate_negotiated),
     ("text_utf8", text_utf8),
     ("text_empty", text_empty),
     ("text_1MiB_utf8", text_big),
@@ -299,7 +371,7 @@ async def main():
         except Fail as e:
             outcome = f"FAIL {e}"
         except asyncio.TimeoutError:
-            outcome = f"FAIL timed out after {TIMEOUT} s"
+            outcome = f"FAIL timed out (a wait in the scenario, or its limit of {TIMEOUT} s)"
         except Exception as e:  # any library error is a failed scenario
             outcome = f"FAIL {type(e).__name__}: {e}"
         ms = int((time.monotonic() - t0) * 1000)

@@ -12,10 +12,15 @@ Usage: py_server.py [HOST:PORT]   (default 127.0.0.1:9011)
                      (websockets answers a close by echoing the client's frame)
 /last-close?id=ID    send "<code> <reason>" seen on /report-close?id=ID as one text
                      message (waits up to 5 s for it), then close with 1000
+
+PEERS_DEFLATE=1: permessage-deflate on (`compression="deflate"`, websockets' defaults:
+windows of 12 bits, every message compressed); 0 or unset: off (`compression=None`),
+offers are declined.
 """
 
 import asyncio
 import http
+import os
 import sys
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +29,10 @@ from websockets.exceptions import ConnectionClosed
 
 MAX_SIZE = 64 << 20  # as hybi's default message limit
 SERVER_PING = "server ping κόσμε"
+DEFLATE = os.environ.get("PEERS_DEFLATE", "")
+if DEFLATE not in ("", "0", "1"):
+    sys.exit(f"py_server: PEERS_DEFLATE must be 1 or 0, not {DEFLATE!r}")
+DEFLATE = DEFLATE == "1"
 
 seen: dict[str, tuple[int, str]] = {}
 seen_changed: asyncio.Condition | None = None
@@ -110,8 +119,10 @@ async def main():
         max_size=MAX_SIZE,
         max_queue=64,
         ping_interval=None,
+        compression="deflate" if DEFLATE else None,
     ) as server:
-        print(f"py_server (websockets) on ws://{addr}", file=sys.stderr, flush=True)
+        print(f"py_server (websockets) on ws://{addr}, permessage-deflate "
+              f"{'on' if DEFLATE else 'off'}", file=sys.stderr, flush=True)
         await server.serve_forever()
 
 

@@ -3,8 +3,16 @@
 # Node `ws`), both ways, on one server contract and one client scenario list, plus
 # raw-socket hostile tests against the hybi server. See README.md here.
 #
-# Usage: .ci/peers/run.sh [--hybi-server CMD] [--hybi-client CMD] [--name NAME]
+# Usage: .ci/peers/run.sh [--deflate|--plain] [--hybi-server CMD] [--hybi-client CMD]
+#                         [--name NAME]
 #
+#   --deflate           the deflate mode (env PEERS_DEFLATE=1): every server and client
+#                       enables permessage-deflate (RFC 7692), so every scenario runs
+#                       compressed, and `deflate_negotiated` asserts it was agreed.
+#   --plain             the plain mode (PEERS_DEFLATE=0, the default): compression off
+#                       everywhere, and `deflate_negotiated` asserts a server declines
+#                       an offer. Every process started here gets PEERS_DEFLATE=0|1 in
+#                       its environment: the hybi server under test must read it.
 #   --hybi-server CMD   the hybi server under test (env HYBI_SERVER). It is run with the
 #                       listen address appended, or substituted for `{addr}` in CMD.
 #                       Default: target/release/examples/peer-server (built here).
@@ -31,8 +39,11 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 HYBI_SERVER="${HYBI_SERVER:-}"
 HYBI_CLIENT="${HYBI_CLIENT:-}"
 HYBI_NAME="${HYBI_SERVER_NAME:-hybi}"
+DEFLATE="${PEERS_DEFLATE:-0}"
 while (($#)); do
     case "$1" in
+        --deflate) DEFLATE=1; shift ;;
+        --plain) DEFLATE=0; shift ;;
         --hybi-server) HYBI_SERVER="$2"; shift 2 ;;
         --hybi-client) HYBI_CLIENT="$2"; shift 2 ;;
         --name) HYBI_NAME="$2"; shift 2 ;;
@@ -40,6 +51,14 @@ while (($#)); do
         *) echo "unknown argument: $1 (see --help)" >&2; exit 3 ;;
     esac
 done
+
+case "$DEFLATE" in
+    0 | "") DEFLATE=0 MODE=plain ;;
+    1) MODE=deflate ;;
+    *) echo "PEERS_DEFLATE must be 1 or 0, not '$DEFLATE'" >&2; exit 3 ;;
+esac
+# Every server and client started below reads it (the hybi server under test too).
+export PEERS_DEFLATE="$DEFLATE"
 
 TIMEOUT="${PEERS_TIMEOUT:-600}"
 BASE_PORT="${PEERS_PORT_BASE:-9010}"
@@ -126,6 +145,7 @@ HYBI_CLIENT="${HYBI_CLIENT:-$TARGET/release/examples/peer-client}"
 
 # --- servers ------------------------------------------------------------------------
 HYBI_PORT=$BASE_PORT PY_PORT=$((BASE_PORT + 1)) NODE_PORT=$((BASE_PORT + 2))
+say "mode: $MODE (PEERS_DEFLATE=$PEERS_DEFLATE: permessage-deflate $([[ $MODE == deflate ]] && echo on || echo off) in every server and client)"
 T_START=$(date +%s)
 start_server "$HYBI_NAME" "$HYBI_PORT" bash -c "exec $(expand "$HYBI_SERVER" "$HOST:$HYBI_PORT" '{addr}')"
 start_server websockets "$PY_PORT" "$VENV_PY" "$HERE/py_server.py" "$HOST:$PY_PORT"
@@ -133,7 +153,7 @@ start_server ws "$NODE_PORT" node "$HERE/node_server.js" "$HOST:$NODE_PORT"
 HYBI_PGID="${PGIDS[0]}"
 
 # --- the matrix ---------------------------------------------------------------------
-declare -A RESULT DETAIL
+declare -A RESULT DETAIL NEGOTIATED
 SCENARIOS=() COLUMNS=() FAILS=()
 declare -A CLIENT_CMD=(
     [hybi]="$HYBI_CLIENT"
@@ -159,6 +179,7 @@ collect() {
         [[ "$verdict" == PASS ]] || FAILS+=("$name [$col]: $rest")
         seen=$((seen + 1))
     done < <(grep '^RESULT ' "$log")
+    NEGOTIATED["$col"]="$(sed -n 's/^INFO deflate_negotiated Sec-WebSocket-Extensions: //p' "$log" | head -1)"
     if ((status != 0 && seen == 0)) || ((status == 124)); then
         FAILS+=("[$col] exited with $status after $seen results (log: ${log#"$ROOT"/})")
     fi
@@ -215,8 +236,9 @@ kill -0 "$HYBI_PGID" 2>/dev/null || FAILS+=("the $HYBI_NAME server died during t
 passed=0 failed=0
 w=0
 for s in "${SCENARIOS[@]}" "${HOSTILE_TESTS[@]}"; do ((${#s} > w)) && w=${#s}; done
-printf '\n%-*s' "$w" "scenario (client->server)"
-for c in "${COLUMNS[@]}"; do printf '  %-16s' "$c"; done
+printf '\n%-*s' "$w" "scenario ($MODE mode)"
+declare -A CW
+for c in "${COLUMNS[@]}"; do CW["$c"]=$((${#c} > 16 ? ${#c} : 16)); printf '  %-*s' "${CW["$c"]}" "$c"; done
 printf '\n'
 for s in "${SCENARIOS[@]}"; do
     printf '%-*s' "$w" "$s"
@@ -224,7 +246,7 @@ for s in "${SCENARIOS[@]}"; do
         v="${RESULT["$s|$c"]:-MISSING}"
         if [[ "$v" == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
         [[ "$v" == MISSING ]] && FAILS+=("$s [$c]: no result (log: .ci/cache/peers/logs/)")
-        printf '  %-16s' "$v"
+        printf '  %-*s' "${CW["$c"]}" "$v"
     done
     printf '\n'
 done
@@ -234,6 +256,11 @@ for s in "${HOSTILE_TESTS[@]}"; do
     if [[ "$v" == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     printf '%-*s  %-5s %s\n' "$w" "$s" "$v" "${DETAIL["$s|hostile"]}"
 done
+
+printf '\nSec-WebSocket-Extensions answered to deflate_negotiated'"'"'s offer (%s mode):\n' "$MODE"
+cw=0
+for c in "${COLUMNS[@]}"; do ((${#c} > cw)) && cw=${#c}; done
+for c in "${COLUMNS[@]}"; do printf '  %-*s  %s\n' "$cw" "$c" "${NEGOTIATED["$c"]:-(no report)}"; done
 
 printf '\ntimings:\n'
 for t in "${TIMES[@]}"; do printf '  %s\n' "$t"; done
@@ -245,5 +272,5 @@ if ((${#FAILS[@]})); then
     printf 'logs: %s\n' "${LOGS#"$ROOT"/}"
     failed=$((failed > 0 ? failed : 1))
 fi
-printf '\npeers: %d passed, %d failed\n' "$passed" "$failed"
+printf '\npeers (%s, %s mode): %d passed, %d failed\n' "$HYBI_NAME" "$MODE" "$passed" "$failed"
 ((failed == 0 && ${#FAILS[@]} == 0))

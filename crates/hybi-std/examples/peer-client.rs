@@ -7,10 +7,20 @@
 //!
 //! Prints one line per scenario, `RESULT <scenario> PASS` or `RESULT <scenario> FAIL
 //! <why>`, and exits with 1 if any failed.
+//!
+//! `PEERS_DEFLATE=1` in the environment is the suite's deflate mode: every connection
+//! offers permessage-deflate (`DeflateConfig::default()` with a threshold of 0, so
+//! every message is sent compressed once it is agreed) and takes frames up to the
+//! message limit (64 MiB: a compressed frame of 16 MiB of random bytes is a little
+//! larger than that), and `deflate_negotiated` asserts the server agreed. `0` or unset:
+//! nothing is offered, except on `deflate_negotiated`'s connection, where the server
+//! (compression off) must decline; default limits. Any other value is an error (exit 2).
 
 use std::net::TcpStream;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hybi_std::hybi::deflate::DeflateConfig;
 use hybi_std::{ClientBuilder, CloseCode, Error, Message, MessageKind, Response, WebSocket};
 
 type Outcome = Result<(), String>;
@@ -20,6 +30,7 @@ type Scenario = (&'static str, fn(&str) -> Outcome);
 
 /// Every scenario, in the order the other clients run them too.
 const SCENARIOS: &[Scenario] = &[
+    ("deflate_negotiated", deflate_negotiated),
     ("text_utf8", text_utf8),
     ("text_empty", text_empty),
     ("text_1MiB_utf8", text_big),
@@ -46,7 +57,34 @@ const SCENARIOS: &[Scenario] = &[
 
 const UTF8_TEXT: &str = "Hello, κόσμε! 🚀 👩‍💻 ∑ — ok";
 
+/// What every connection offers: the suite's mode, read once from `PEERS_DEFLATE`.
+static DEFLATE: OnceLock<Option<DeflateConfig>> = OnceLock::new();
+
+/// The offer of the deflate mode: the defaults, every message compressed.
+fn deflate_offer() -> DeflateConfig {
+    DeflateConfig::default().with_threshold(0)
+}
+
+/// `PEERS_DEFLATE`: `1` is the deflate mode, `0` or unset the plain one; anything
+/// else ends the program.
+fn deflate_mode() -> Option<DeflateConfig> {
+    match std::env::var_os("PEERS_DEFLATE") {
+        Some(v) if v == "1" => Some(deflate_offer()),
+        Some(v) if v == "0" || v.is_empty() => None,
+        None => None,
+        Some(v) => {
+            eprintln!("peer-client: PEERS_DEFLATE must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn deflate() -> Option<DeflateConfig> {
+    *DEFLATE.get_or_init(deflate_mode)
+}
+
 fn main() {
+    deflate();
     let mut args = std::env::args().skip(1);
     let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9011".into());
     let base = base.trim_end_matches('/').to_owned();
@@ -59,7 +97,7 @@ fn main() {
             continue;
         }
         let started = Instant::now();
-        let outcome = run(&base);
+        let outcome = run_limited(*run, &base);
         let ms = started.elapsed().as_millis();
         match outcome {
             Ok(()) => println!("RESULT {name} PASS ({ms} ms)"),
@@ -72,8 +110,43 @@ fn main() {
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
 
+/// A scenario may take this long, as long as one read may wait: every scenario takes
+/// a few seconds at most, and one that hangs costs the run no more than this.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a scenario on a thread of its own, so that one that never returns (a send
+/// that spins, say) fails after [`SCENARIO_TIMEOUT`] instead of stopping the run. Such
+/// a thread is left behind, still running, until the program exits.
+fn run_limited(run: fn(&str) -> Outcome, base: &str) -> Outcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let base = base.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(run(&base));
+    });
+    match rx.recv_timeout(SCENARIO_TIMEOUT) {
+        Ok(outcome) => outcome,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "timed out after {} s (the scenario's thread is still running)",
+            SCENARIO_TIMEOUT.as_secs()
+        )),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err("the scenario panicked".to_owned())
+        }
+    }
+}
+
 fn builder(url: &str) -> ClientBuilder {
+    builder_offering(url, deflate())
+}
+
+fn builder_offering(url: &str, deflate: Option<DeflateConfig>) -> ClientBuilder {
+    let mut config = hybi_std::default_config().with_deflate(deflate);
+    if deflate.is_some() {
+        let limit = config.max_message_size;
+        config = config.with_max_frame_size(limit);
+    }
     ClientBuilder::new(url)
+        .config(config)
         .connect_timeout(Duration::from_secs(5))
         .handshake_timeout(Duration::from_secs(10))
         .read_timeout(Some(Duration::from_secs(30)))
@@ -174,6 +247,93 @@ fn unique_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("hybi-{}-{nanos}", std::process::id())
+}
+
+/// 64 KiB of text that compresses well: 2048 lines of 32 bytes, each with its number,
+/// Greek and an emoji.
+fn compressible_text() -> String {
+    (0..2048)
+        .map(|i| format!("{i:04x}:κόσμε🚀 compressible"))
+        .collect()
+}
+
+/// 1 MiB, mostly zeros: 16 random bytes at the start of every 4 KiB.
+fn mostly_zeros() -> Vec<u8> {
+    let mut data = vec![0u8; 1 << 20];
+    let noise = random_bytes(data.len() / 4096 * 16);
+    for (block, bytes) in data.chunks_mut(4096).zip(noise.chunks(16)) {
+        block[..16].copy_from_slice(bytes);
+    }
+    data
+}
+
+/// Deflate mode: `/echo` agreed permessage-deflate (the response and the connection
+/// say so), and compressible messages echo exactly, then an empty message and a
+/// message with an empty last fragment, each followed by another. Plain mode: offered
+/// all the same, the server declines it, and the same messages echo uncompressed.
+fn deflate_negotiated(base: &str) -> Outcome {
+    let on = deflate().is_some();
+    let (mut ws, response) = builder_offering(&format!("{base}/echo"), Some(deflate_offer()))
+        .connect()
+        .map_err(|e| format!("connect /echo: {e}"))?;
+    let answer = response
+        .headers()
+        .get_str("sec-websocket-extensions")
+        .map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"));
+    println!("INFO deflate_negotiated Sec-WebSocket-Extensions: {answer}");
+    match (on, response.deflate()) {
+        (true, None) => {
+            return Err(format!(
+                "permessage-deflate offered but not agreed (Sec-WebSocket-Extensions: {answer})"
+            ));
+        }
+        (false, Some(agreed)) => {
+            return Err(format!(
+                "the server agreed {agreed:?} though it has compression off (plain mode)"
+            ));
+        }
+        _ => {}
+    }
+    if ws.connection().deflate() != response.deflate() {
+        return Err(format!(
+            "the connection compresses with {:?}, the response agreed {:?}",
+            ws.connection().deflate(),
+            response.deflate()
+        ));
+    }
+    let text = compressible_text();
+    if text.len() != 64 << 10 {
+        return Err(format!("the test text is {} bytes, not 64 KiB", text.len()));
+    }
+    ws.send_text(&text).map_err(|e| format!("send: {e}"))?;
+    match next_data(&mut ws)? {
+        Message::Text(t) if t == text => {}
+        other => {
+            return Err(format!(
+                "echo {}, expected the 64 KiB of text sent",
+                describe(&other)
+            ));
+        }
+    }
+    let data = mostly_zeros();
+    ws.send_binary(&data).map_err(|e| format!("send: {e}"))?;
+    expect_binary(&mut ws, &data)?;
+    // Nothing to compress after a flush: an empty message, and a message whose last
+    // fragment is empty, each followed by one more (the stream must stay in step).
+    for text in ["", "after an empty message"] {
+        ws.send_text(text).map_err(|e| format!("send: {e}"))?;
+        expect_text(&mut ws, text)?;
+    }
+    let parts = ["two fragments, ", "then an empty one", ""];
+    for (i, part) in parts.iter().enumerate() {
+        ws.send_fragment(MessageKind::Text, part.as_bytes(), i == parts.len() - 1)
+            .map_err(|e| format!("send fragment {i}: {e}"))?;
+    }
+    expect_text(&mut ws, &parts.concat())?;
+    ws.send_text("after an empty last fragment")
+        .map_err(|e| format!("send: {e}"))?;
+    expect_text(&mut ws, "after an empty last fragment")?;
+    finish(ws)
 }
 
 fn text_utf8(base: &str) -> Outcome {

@@ -5,6 +5,13 @@
 //! Usage: `cargo run --release -p hybi-std --example peer-server [ADDR]`
 //! (default 127.0.0.1:9010).
 //!
+//! `PEERS_DEFLATE=1` in the environment turns permessage-deflate on (the suite's
+//! deflate mode): offers are negotiated under `DeflateConfig::default()` with a
+//! threshold of 0, so every message is sent compressed, and the frame limit is raised
+//! to the message limit (64 MiB), since 16 MiB of random bytes compress to a frame a
+//! little over the default 16 MiB. `0` or unset: off, offers are declined, default
+//! limits. Any other value is an error (exit 2).
+//!
 //! | path | behaviour |
 //! |---|---|
 //! | `/echo` | echoes every text and binary message as is |
@@ -19,6 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use hybi_std::hybi::deflate::DeflateConfig;
 use hybi_std::{CloseCode, Decision, Handler, Peer, Server, UpgradeRequest};
 
 /// The payload of the ping `/ping` sends.
@@ -166,6 +174,20 @@ impl Handler for LastClose {
     }
 }
 
+/// The suite's mode from `PEERS_DEFLATE`: `1` is permessage-deflate on (every message
+/// compressed: threshold 0), `0` or unset is off. Anything else ends the program.
+fn deflate_mode() -> Option<DeflateConfig> {
+    match std::env::var_os("PEERS_DEFLATE") {
+        Some(v) if v == "1" => Some(DeflateConfig::default().with_threshold(0)),
+        Some(v) if v == "0" || v.is_empty() => None,
+        None => None,
+        Some(v) => {
+            eprintln!("peer-server: PEERS_DEFLATE must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// `/forbidden` never gets past the upgrade hook.
 struct Never;
 
@@ -177,7 +199,14 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9010".into());
     let seen = Arc::new(Seen::default());
     let (seen_report, seen_last) = (Arc::clone(&seen), Arc::clone(&seen));
+    let deflate = deflate_mode();
+    let mut config = hybi_std::default_config().with_deflate(deflate);
+    if deflate.is_some() {
+        let limit = config.max_message_size;
+        config = config.with_max_frame_size(limit);
+    }
     let server = Server::builder()
+        .config(config)
         .route("/echo", |_| Echo)
         .route("/subprotocol", |_| Echo)
         .route("/forbidden", |_| Never)
@@ -199,6 +228,10 @@ fn main() -> std::io::Result<()> {
             _ => Decision::accept(),
         })
         .bind(&addr)?;
-    eprintln!("peer-server (hybi-std) on ws://{}", server.local_addr()?);
+    eprintln!(
+        "peer-server (hybi-std) on ws://{}, permessage-deflate {}",
+        server.local_addr()?,
+        if deflate.is_some() { "on" } else { "off" }
+    );
     server.run()
 }
