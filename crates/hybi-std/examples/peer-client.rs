@@ -140,11 +140,7 @@ fn builder(url: &str) -> ClientBuilder {
 }
 
 fn builder_offering(url: &str, deflate: Option<DeflateConfig>) -> ClientBuilder {
-    let mut config = hybi_std::default_config().with_deflate(deflate);
-    if deflate.is_some() {
-        let limit = config.max_message_size;
-        config = config.with_max_frame_size(limit);
-    }
+    let config = hybi_std::default_config().with_deflate(deflate);
     ClientBuilder::new(url)
         .config(config)
         .connect_timeout(Duration::from_secs(5))

@@ -200,11 +200,7 @@ fn main() -> std::io::Result<()> {
     let seen = Arc::new(Seen::default());
     let (seen_report, seen_last) = (Arc::clone(&seen), Arc::clone(&seen));
     let deflate = deflate_mode();
-    let mut config = hybi_std::default_config().with_deflate(deflate);
-    if deflate.is_some() {
-        let limit = config.max_message_size;
-        config = config.with_max_frame_size(limit);
-    }
+    let config = hybi_std::default_config().with_deflate(deflate);
     let server = Server::builder()
         .config(config)
         .route("/echo", |_| Echo)
