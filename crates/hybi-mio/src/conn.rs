@@ -7,16 +7,15 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use hybi::handshake::{
-    Answer, ClientHandshake, Decision, HttpRequest, Incoming, Response, ServerHandshake,
-    UpgradeRequest,
+    Answer, ClientHandshake, HttpRequest, Incoming, Response, ServerHandshake, UpgradeRequest,
 };
 use hybi::{CloseCode, Config, Connection, Event, Instant};
 use mio::net::TcpStream;
 
+use crate::app::{App, SlowPeer};
 use crate::handler::{ConnInfo, Context, Handler};
+use crate::outgoing::{Completion, Outgoing, SendFailure};
 use crate::pool::Pool;
-use crate::sender::{Completion, Outgoing, SendFailure};
-use crate::server::{App, SlowPeer};
 
 /// Reads per wake-up before other connections get their turn.
 const READ_BUDGET: usize = 16;
@@ -385,12 +384,7 @@ impl Conn {
     /// factory makes the handler.
     fn upgrade(&mut self, request: &UpgradeRequest, env: &mut Env<'_>) {
         let app = env.app;
-        let route = app.routes.get(request.path()).or(app.fallback.as_ref());
-        let decision = match (route, &app.should_upgrade) {
-            (None, _) => Decision::reject(404, "no WebSocket here"),
-            (Some(_), Some(hook)) => hook(request),
-            (Some(_), None) => Decision::accept(),
-        };
+        let (decision, route) = app.routes.decide(request);
         match (request.answer(&decision), route) {
             (Answer::Upgrade(accepted), Some(factory)) => {
                 self.preface = accepted.response().to_bytes();
@@ -426,13 +420,11 @@ impl Conn {
                 Response::reject(200, &[("Content-Type", content_type.as_str())], body)
             }
             (_, Some(_)) => Response::reject(405, &[("Allow", "GET, HEAD")], b""),
-            (_, None) if app.routes.contains_key(request.path()) || app.fallback.is_some() => {
-                Response::reject(
-                    426,
-                    &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
-                    b"this is a WebSocket endpoint\n",
-                )
-            }
+            (_, None) if app.routes.contains(request.path()) => Response::reject(
+                426,
+                &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+                b"this is a WebSocket endpoint\n",
+            ),
             (_, None) => Response::reject(404, &[("Content-Type", "text/plain")], b"not found\n"),
         };
         match response {
@@ -493,7 +485,7 @@ impl Conn {
                 Ok(None) => {}
                 Ok(Some(accepted)) => {
                     let config = state.1.clone();
-                    let mut ws = accepted.into_connection(config, crate::client::mask_rng());
+                    let mut ws = accepted.into_connection(config, hybi_std::adapter::mask_rng());
                     ws.handle_timeout(env.now);
                     self.ws = Some(ws);
                     self.phase = Phase::Open;
@@ -514,11 +506,7 @@ impl Conn {
         let (Some(ws), Some(handler)) = (self.ws.as_mut(), self.handler.as_mut()) else {
             return;
         };
-        let mut ctx = Context {
-            out: ws.outbox(),
-            info: &self.info,
-        };
-        handler.on_open(&mut ctx);
+        handler.on_open(&mut Context::open(ws.outbox(), &self.info));
     }
 
     // ----------------------------------------------------------- open phase
@@ -590,7 +578,7 @@ impl Conn {
         loop {
             match ws.poll_event_with_outbox() {
                 Ok(Some((event, out))) => {
-                    let mut ctx = Context { out, info };
+                    let mut ctx = Context::open(out, info);
                     match event {
                         Event::Text(t) => handler.on_text(&mut ctx, t),
                         Event::Binary(b) => handler.on_binary(&mut ctx, b),
@@ -609,10 +597,7 @@ impl Conn {
                 Err(e) => {
                     if !*closed_reported {
                         *closed_reported = true;
-                        let mut ctx = Context {
-                            out: ws.outbox(),
-                            info,
-                        };
+                        let mut ctx = Context::open(ws.outbox(), info);
                         handler.on_close(&mut ctx, e.close_code(), &e.to_string());
                     }
                     return;
@@ -625,11 +610,7 @@ impl Conn {
         let (Some(ws), Some(handler)) = (self.ws.as_mut(), self.handler.as_mut()) else {
             return;
         };
-        let mut ctx = Context {
-            out: ws.outbox(),
-            info: &self.info,
-        };
-        handler.on_backpressure(&mut ctx, paused);
+        handler.on_backpressure(&mut Context::open(ws.outbox(), &self.info), paused);
     }
 
     /// Calls `on_close` if it has not been called.
@@ -642,24 +623,9 @@ impl Conn {
             return;
         };
         match self.ws.as_mut() {
-            Some(ws) => {
-                let mut ctx = Context {
-                    out: ws.outbox(),
-                    info: &self.info,
-                };
-                handler.on_close(&mut ctx, code, reason);
-            }
-            None => {
-                // A client that never opened: a closed engine hands out the context,
-                // so any send from the callback is refused.
-                let mut placeholder = Connection::server(Config::default());
-                let _ = placeholder.close(CloseCode::NORMAL, "");
-                let mut ctx = Context {
-                    out: placeholder.outbox(),
-                    info: &self.info,
-                };
-                handler.on_close(&mut ctx, code, reason);
-            }
+            Some(ws) => handler.on_close(&mut Context::open(ws.outbox(), &self.info), code, reason),
+            // A client that never opened: sends are refused.
+            None => handler.on_close(&mut Context::closed(&self.info), code, reason),
         }
     }
 

@@ -61,21 +61,25 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod app;
 mod client;
-mod clock;
 mod conn;
 mod handler;
+mod mailbox;
+mod outgoing;
 mod pool;
 mod room;
 mod sender;
 mod server;
 mod worker;
 
+pub use app::SlowPeer;
 pub use client::{ClientOptions, ConnectError};
 pub use handler::{Context, Handler};
+pub use outgoing::{Completion, Outgoing, SendFailure};
 pub use room::Room;
-pub use sender::{Completion, ConnId, Outgoing, SendFailure, Sender};
-pub use server::{Server, ServerBuilder, SlowPeer};
+pub use sender::{ConnId, Sender};
+pub use server::{Server, ServerBuilder};
 
 pub use hybi::handshake::{Decision, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};

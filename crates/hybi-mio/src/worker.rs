@@ -1,4 +1,5 @@
-//! One event loop: a mio `Poll`, its listener, its connections, its timers.
+//! One event loop: a mio `Poll`, its listener, its connections, its timers, and the
+//! orders it takes through its mailbox.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,34 +12,44 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use hybi_std::AcceptBackoff;
+
+use crate::app::App;
 use crate::client::PendingConnect;
-use crate::clock;
 use crate::conn::{Conn, Env};
 use crate::handler::ConnInfo;
+use crate::mailbox::{Item, Letter, Letterbox, Mailbox};
+use crate::outgoing::SendFailure;
 use crate::pool::Pool;
-use crate::sender::{Command, SendFailure, WorkerShared, fail_command};
-use crate::server::App;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
 
-/// How long to wait before accepting again when the system is out of a resource
-/// (file descriptors, socket buffers, memory).
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// What a worker is told to do, besides delivering letters to its connections.
+pub(crate) enum Order {
+    /// Register a client connection and run its handshake.
+    Connect(Box<PendingConnect>),
+    /// Stop accepting, close every connection with 1001, stop within `grace`.
+    Shutdown { grace: Duration },
+}
+
+/// A worker's mailbox.
+pub(crate) type Inbox = Mailbox<Order>;
 
 pub(crate) struct Worker {
     poll: Poll,
     events: Events,
     listener: Option<TcpListener>,
     conns: Slab<Conn>,
-    shared: Arc<WorkerShared>,
+    mailbox: Arc<Inbox>,
     app: Arc<App>,
     pool: Pool,
     /// (deadline, token, generation); stale entries are skipped when they fire.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     touched: Vec<usize>,
     again: Vec<usize>,
-    commands: Vec<Command>,
+    /// What was taken from the mailbox (kept to reuse its capacity).
+    items: Vec<Item<Order>>,
     /// Connections allowed on this worker.
     max_connections: usize,
     /// Shutting down: stop when every connection is gone or at this instant.
@@ -47,6 +58,7 @@ pub(crate) struct Worker {
     /// is edge-triggered, so connections already queued would otherwise wait for the
     /// next one to arrive.
     accept_retry: Option<Instant>,
+    backoff: AcceptBackoff,
 }
 
 impl Worker {
@@ -65,29 +77,30 @@ impl Worker {
             events: Events::with_capacity(1024),
             listener,
             conns: Slab::new(),
-            shared: Arc::new(WorkerShared::new(waker)),
+            mailbox: Arc::new(Mailbox::new(waker)),
             app,
             pool: Pool::default(),
             timers: BinaryHeap::new(),
             touched: Vec::new(),
             again: Vec::new(),
-            commands: Vec::new(),
+            items: Vec::new(),
             max_connections,
             stopping: None,
             accept_retry: None,
+            backoff: AcceptBackoff::new(),
         })
     }
 
-    pub(crate) fn shared(&self) -> Arc<WorkerShared> {
-        Arc::clone(&self.shared)
+    pub(crate) fn mailbox(&self) -> Arc<Inbox> {
+        Arc::clone(&self.mailbox)
     }
 
     /// Runs the loop until shutdown.
     pub(crate) fn run(mut self) {
-        self.shared.enter();
+        self.mailbox.enter();
         loop {
-            let now = clock::now();
-            let timeout = if self.again.is_empty() && !self.shared.has_commands() {
+            let now = Instant::now();
+            let timeout = if self.again.is_empty() && self.mailbox.is_empty() {
                 // The next connection timer, accept retry, or end of the shutdown's
                 // grace period.
                 [
@@ -98,7 +111,7 @@ impl Worker {
                 .into_iter()
                 .flatten()
                 .min()
-                .map(|at| clock::until(now, at))
+                .map(|at| at.saturating_duration_since(now))
             } else {
                 Some(Duration::ZERO)
             };
@@ -109,7 +122,7 @@ impl Worker {
                 log::error!("poll failed: {e}");
                 break;
             }
-            let now = clock::now();
+            let now = Instant::now();
             let mut accept = self.accept_retry.is_some_and(|at| now >= at);
             for event in self.events.iter() {
                 match event.token() {
@@ -134,19 +147,19 @@ impl Worker {
             if accept {
                 self.accept(now);
             }
-            self.run_commands(now);
+            self.read_mail(now);
             self.fire_timers(now);
             for t in std::mem::take(&mut self.again) {
                 self.touch(t);
             }
             self.drive_touched(now);
-            // Commands posted from this thread while driving (a handler broadcasting
+            // Letters posted from this thread while driving (a handler broadcasting
             // to its room) post no wake-up: run them now rather than after a sleep.
             for _ in 0..8 {
-                if !self.shared.has_commands() {
+                if self.mailbox.is_empty() {
                     break;
                 }
-                self.run_commands(now);
+                self.read_mail(now);
                 self.drive_touched(now);
             }
             if let Some(deadline) = self.stopping {
@@ -174,44 +187,32 @@ impl Worker {
                 return;
             };
             let (mut socket, addr) = match listener.accept() {
-                Ok(pair) => {
-                    if self.accept_retry.take().is_some() {
-                        log::info!("accepting again");
-                    }
-                    pair
-                }
+                // The backlog is empty: the next connection brings readiness.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_retry = None;
                     return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // One queued connection failed (Linux reports its pending network
-                // error on accept): it is gone, the next may be fine.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::NetworkDown
-                            | io::ErrorKind::NetworkUnreachable
-                            | io::ErrorKind::HostUnreachable
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    // Out of file descriptors (EMFILE, ENFILE), buffers or memory:
-                    // the connection stays queued, and the readiness that announced
-                    // it will not come again. Retry on a timer; log once per episode.
-                    if self.accept_retry.is_none() {
-                        log::warn!(
-                            "accept failed: {e}; retrying every {} ms",
-                            ACCEPT_RETRY.as_millis()
-                        );
+                accepted => match self.backoff.assess(accepted) {
+                    Ok(Ok(pair)) => {
+                        self.accept_retry = None;
+                        pair
                     }
-                    self.accept_retry = Some(now + ACCEPT_RETRY);
-                    return;
-                }
+                    // A connection that failed before it was taken: the next may be fine.
+                    Ok(Err(wait)) if wait.is_zero() => continue,
+                    // Out of descriptors, buffers or memory: the connection stays
+                    // queued, and the readiness that announced it will not come again.
+                    Ok(Err(wait)) => {
+                        self.accept_retry = Some(now + wait);
+                        return;
+                    }
+                    // An error that says nothing of how long it lasts: the listener
+                    // itself may be broken. Try again now and then.
+                    Err(e) => {
+                        log::error!("accept failed: {e}; retrying in a second");
+                        self.accept_retry = Some(now + Duration::from_secs(1));
+                        return;
+                    }
+                },
             };
             if self.conns.len() >= self.max_connections {
                 log::warn!("{addr}: refused, {} connections open", self.conns.len());
@@ -229,9 +230,9 @@ impl Worker {
                 continue;
             }
             let info = ConnInfo {
-                shared: Arc::clone(&self.shared),
+                letterbox: Arc::clone(&self.mailbox) as Arc<dyn Letterbox>,
                 token,
-                serial: self.shared.new_gen(),
+                serial: self.mailbox.new_serial(),
                 addr,
                 limit: self.app.send_limit(),
             };
@@ -250,56 +251,75 @@ impl Worker {
         }
     }
 
-    fn run_commands(&mut self, now: Instant) {
-        let mut commands = std::mem::take(&mut self.commands);
-        self.shared.take(&mut commands);
-        for command in commands.drain(..) {
-            match command {
-                Command::Send {
-                    target,
-                    serial,
-                    message,
-                    done,
-                } => {
-                    let conn = target
-                        .token()
-                        .and_then(|t| self.conns.get_mut(t).map(|c| (t, c)))
-                        .filter(|(_, c)| c.info.serial == serial);
-                    match conn {
-                        Some((token, conn)) => {
-                            let mut env = Env {
-                                now,
-                                pool: &mut self.pool,
-                                app: &self.app,
-                                again: &mut self.again,
-                            };
-                            conn.post(message, done, &mut env);
-                            if !conn.touched {
-                                conn.touched = true;
-                                self.touched.push(token);
-                            }
-                        }
-                        None => {
-                            if let Some(done) = done {
-                                done.complete(Err(SendFailure::Gone));
-                            }
-                        }
-                    }
-                }
-                Command::Connect(pending) => self.connect(*pending, now),
-                Command::Shutdown { grace } => self.begin_shutdown(now, grace),
+    /// The mailbox as the connections' [`Sender`](crate::Sender)s see it.
+    fn letterbox(&self) -> Arc<dyn Letterbox> {
+        Arc::clone(&self.mailbox) as Arc<dyn Letterbox>
+    }
+
+    /// Runs what was posted: letters to connections, and orders.
+    fn read_mail(&mut self, now: Instant) {
+        let mut items = std::mem::take(&mut self.items);
+        self.mailbox.take(&mut items);
+        for item in items.drain(..) {
+            match item {
+                Item::Letter(letter) => self.deliver(letter, now),
+                Item::Order(Order::Connect(pending)) => self.connect(*pending, now),
+                Item::Order(Order::Shutdown { grace }) => self.begin_shutdown(now, grace),
             }
         }
-        self.commands = commands;
+        self.items = items;
+    }
+
+    /// Hands a letter to its connection, if it is still there.
+    fn deliver(&mut self, letter: Letter, now: Instant) {
+        let Letter {
+            target,
+            serial,
+            message,
+            done,
+        } = letter;
+        let conn = target
+            .token()
+            .and_then(|t| self.conns.get_mut(t).map(|c| (t, c)))
+            .filter(|(_, c)| c.info.serial == serial);
+        let Some((token, conn)) = conn else {
+            if let Some(done) = done {
+                done.complete(Err(SendFailure::Gone));
+            }
+            return;
+        };
+        let mut env = Env {
+            now,
+            pool: &mut self.pool,
+            app: &self.app,
+            again: &mut self.again,
+        };
+        conn.post(message, done, &mut env);
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.push(token);
+        }
     }
 
     fn connect(&mut self, pending: PendingConnect, now: Instant) {
         if self.stopping.is_some() {
-            pending.fail(&self.shared, "the event loop is shutting down");
+            pending.fail(self.letterbox(), "the event loop is shutting down");
+            return;
+        }
+        let mut pending = pending;
+        let entry = self.conns.vacant_entry();
+        let token = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut pending.socket,
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            let why = format!("cannot register: {e}");
+            pending.fail(self.letterbox(), &why);
             return;
         }
         let PendingConnect {
-            mut socket,
+            socket,
             addr,
             handshake,
             config,
@@ -308,26 +328,9 @@ impl Worker {
             token_cell,
             handshake_timeout,
         } = pending;
-        let entry = self.conns.vacant_entry();
-        let token = entry.key();
-        if let Err(e) = self.poll.registry().register(
-            &mut socket,
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            let mut handler = handler;
-            crate::client::report_failure(
-                &mut *handler,
-                &self.shared,
-                addr,
-                serial,
-                &format!("cannot register: {e}"),
-            );
-            return;
-        }
         let _ = token_cell.set(token);
         let info = ConnInfo {
-            shared: Arc::clone(&self.shared),
+            letterbox: Arc::clone(&self.mailbox) as Arc<dyn Letterbox>,
             token,
             serial,
             addr,
@@ -351,9 +354,7 @@ impl Worker {
         if self.stopping.is_none() {
             self.stopping = Some(now + grace);
         }
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
+        self.deregister_listener();
         let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
         for token in tokens {
             let keep = self.conns.get_mut(token).is_some_and(Conn::shutdown);
@@ -451,8 +452,21 @@ impl Worker {
         for token in tokens {
             self.remove(token, "server stopped");
         }
-        for command in self.shared.close() {
-            fail_command(command, &self.shared);
+        for item in self.mailbox.close() {
+            match item {
+                Item::Letter(Letter { done: Some(d), .. }) => d.complete(Err(SendFailure::Gone)),
+                Item::Order(Order::Connect(pending)) => {
+                    pending.fail(self.letterbox(), "the event loop stopped");
+                }
+                Item::Letter(_) | Item::Order(Order::Shutdown { .. }) => {}
+            }
+        }
+    }
+
+    /// Stops accepting.
+    fn deregister_listener(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
         }
     }
 }
