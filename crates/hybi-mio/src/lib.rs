@@ -61,16 +61,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod accepting;
 mod app;
 mod client;
 mod conn;
+mod connecting;
+mod env;
 mod handler;
 mod mailbox;
+mod open;
 mod outgoing;
 mod pool;
 mod room;
 mod sender;
 mod server;
+mod socket;
 mod worker;
 
 pub use app::SlowPeer;

@@ -16,7 +16,8 @@ use hybi_std::AcceptBackoff;
 
 use crate::app::App;
 use crate::client::PendingConnect;
-use crate::conn::{Conn, Env};
+use crate::conn::Conn;
+use crate::env::Env;
 use crate::handler::ConnInfo;
 use crate::mailbox::{Item, Letter, Letterbox, Mailbox};
 use crate::outgoing::SendFailure;
@@ -131,10 +132,10 @@ impl Worker {
                     Token(t) => {
                         if let Some(conn) = self.conns.get_mut(t) {
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                                conn.readable = true;
+                                conn.io.readable = true;
                             }
                             if event.is_writable() || event.is_write_closed() {
-                                conn.writable = true;
+                                conn.io.writable = true;
                             }
                             if !conn.touched {
                                 conn.touched = true;
@@ -244,7 +245,7 @@ impl Worker {
             };
             let mut conn = Conn::accepted(socket, info, &env);
             // The request may already be waiting.
-            conn.readable = true;
+            conn.io.readable = true;
             conn.touched = true;
             entry.insert(conn);
             self.touched.push(token);
@@ -344,7 +345,7 @@ impl Worker {
             handler,
             now + handshake_timeout,
         );
-        conn.wants_write = true;
+        conn.write_interest = true;
         conn.touched = true;
         entry.insert(conn);
         self.touched.push(token);
@@ -411,8 +412,8 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        let want_write = conn.needs_write();
-        if want_write != conn.wants_write {
+        let want_write = conn.wants_write();
+        if want_write != conn.write_interest {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE
             } else {
@@ -421,15 +422,15 @@ impl Worker {
             match self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(token), interest)
+                .reregister(&mut conn.io.socket, Token(token), interest)
             {
-                Ok(()) => conn.wants_write = want_write,
+                Ok(()) => conn.write_interest = want_write,
                 Err(e) => log::warn!("reregister failed: {e}"),
             }
         }
         // Only an earlier deadline needs a new heap entry: a later one is picked up
         // when the earlier entry fires and finds nothing due.
-        if let Some(next) = conn.next_deadline() {
+        if let Some(next) = conn.deadline {
             if conn.scheduled.is_none_or(|s| next < s) {
                 conn.scheduled = Some(next);
                 self.timers.push(Reverse((next, token, conn.info.serial)));
@@ -443,7 +444,7 @@ impl Worker {
         }
         let mut conn = self.conns.remove(token);
         conn.finish(reason);
-        let _ = self.poll.registry().deregister(&mut conn.socket);
+        let _ = self.poll.registry().deregister(&mut conn.io.socket);
     }
 
     /// Ends the loop: every connection still open is dropped, and queued commands fail.
