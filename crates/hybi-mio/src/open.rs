@@ -126,6 +126,8 @@ impl Open {
             match act {
                 Act::Read => {
                     reads += 1;
+                    // The peer may have read meanwhile: the next write is worth a try.
+                    blocked = false;
                     broken = self.read(io, env.pool).is_err();
                 }
                 Act::Write => match self.flush(io) {
