@@ -63,6 +63,7 @@
 
 mod accepting;
 mod app;
+mod balance;
 mod client;
 mod conn;
 mod connecting;

@@ -12,11 +12,12 @@ use hybi::handshake::{Decision, Limits, UpgradeRequest};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::app::{App, SlowPeer};
+use crate::balance::Loads;
 use crate::client::{ClientOptions, ConnectError, PendingConnect};
 use crate::handler::Handler;
 use crate::mailbox::{Item, Target};
 use crate::sender::Sender;
-use crate::worker::{Inbox, Order, Worker};
+use crate::worker::{Inbox, Order, Team, Worker};
 
 /// Builds a [`Server`]: routes, hooks, limits, number of workers.
 pub struct ServerBuilder {
@@ -34,8 +35,8 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// Defaults: one worker per available core, no routes (every path gets 404),
-    /// engine settings [`default_config`](crate::default_config), 10 s handshake timeout, 1 MiB high-water mark with
-    /// [`SlowPeer::Pause`], 100,000 connections.
+    /// engine settings [`default_config`](crate::default_config), 10 s handshake
+    /// timeout, 1 MiB high-water mark with [`SlowPeer::Pause`], 100,000 connections.
     pub fn new() -> ServerBuilder {
         ServerBuilder {
             app: App::default(),
@@ -46,16 +47,17 @@ impl ServerBuilder {
     }
 
     /// The number of event loops (threads), each with its own connections. They
-    /// share one listening socket: whichever loop is ready first accepts, so a burst
-    /// of connections can land mostly on one loop (see [`reuse_port`](Self::reuse_port)
-    /// for the kernel to spread them).
+    /// share one listening socket: whichever loop is ready first accepts, and hands
+    /// the connection to the loop that holds fewest (itself, unless another holds
+    /// fewer), so the loops hold equal shares however the connections arrive.
     pub fn workers(mut self, n: usize) -> ServerBuilder {
         self.workers = n.max(1);
         self
     }
 
     /// Opt-in: bind with `SO_REUSEPORT`, one listening socket per worker, which the
-    /// kernel spreads connections across (by a hash of their addresses). Off by
+    /// kernel spreads connections across (by a hash of their addresses; the workers
+    /// still hand connections to whichever holds fewest). Off by
     /// default, and then [`bind`](Self::bind) fails with
     /// [`AddrInUse`](io::ErrorKind::AddrInUse) if another socket holds the address.
     ///
@@ -205,21 +207,34 @@ impl ServerBuilder {
         addr: Option<SocketAddr>,
     ) -> io::Result<Server> {
         let app = Arc::new(self.app);
-        let per_worker = self.max_connections.div_ceil(listeners.len().max(1));
-        let mut workers = Vec::new();
-        for (i, listener) in listeners.into_iter().enumerate() {
-            let worker = Worker::new(Arc::clone(&app), listener, per_worker)?;
+        let mut workers = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            workers.push(Worker::new(
+                Arc::clone(&app),
+                listener,
+                self.max_connections,
+            )?);
+        }
+        let mailboxes: Arc<[Arc<Inbox>]> = workers.iter().map(Worker::mailbox).collect();
+        let loads = Arc::new(Loads::new(workers.len()));
+        let mut handles = Vec::with_capacity(workers.len());
+        for (index, worker) in workers.into_iter().enumerate() {
+            let worker = worker.join(Team {
+                index,
+                loads: Arc::clone(&loads),
+                mailboxes: Arc::clone(&mailboxes),
+            });
             let mailbox = worker.mailbox();
             let thread = std::thread::Builder::new()
-                .name(format!("hybi-mio-{i}"))
+                .name(format!("hybi-mio-{index}"))
                 .spawn(move || worker.run())?;
-            workers.push(WorkerHandle {
+            handles.push(WorkerHandle {
                 mailbox,
                 thread: Some(thread),
             });
         }
         Ok(Server {
-            workers,
+            workers: handles,
             addr,
             next: AtomicUsize::new(0),
         })

@@ -4,17 +4,19 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::Instant;
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use hybi_std::AcceptBackoff;
 
 use crate::app::App;
+use crate::balance::Loads;
 use crate::client::PendingConnect;
 use crate::conn::Conn;
 use crate::env::Env;
@@ -30,6 +32,8 @@ const WAKER: Token = Token(usize::MAX);
 pub(crate) enum Order {
     /// Register a client connection and run its handshake.
     Connect(Box<PendingConnect>),
+    /// Take a connection another worker accepted (this one held fewer).
+    Adopt { socket: TcpStream, addr: SocketAddr },
     /// Stop accepting, close every connection with 1001, stop within `grace`.
     Shutdown { grace: Duration },
 }
@@ -37,12 +41,21 @@ pub(crate) enum Order {
 /// A worker's mailbox.
 pub(crate) type Inbox = Mailbox<Order>;
 
+/// A worker among the server's workers: its place, how many connections each holds,
+/// and their mailboxes (in the same order).
+pub(crate) struct Team {
+    pub(crate) index: usize,
+    pub(crate) loads: Arc<Loads>,
+    pub(crate) mailboxes: Arc<[Arc<Inbox>]>,
+}
+
 pub(crate) struct Worker {
     poll: Poll,
     events: Events,
     listener: Option<TcpListener>,
     conns: Slab<Conn>,
     mailbox: Arc<Inbox>,
+    team: Team,
     app: Arc<App>,
     pool: Pool,
     /// (deadline, token, generation); stale entries are skipped when they fire.
@@ -51,7 +64,7 @@ pub(crate) struct Worker {
     again: Vec<usize>,
     /// What was taken from the mailbox (kept to reuse its capacity).
     items: Vec<Item<Order>>,
-    /// Connections allowed on this worker.
+    /// Connections allowed over all the workers.
     max_connections: usize,
     /// Shutting down: stop when every connection is gone or at this instant.
     stopping: Option<Instant>,
@@ -73,12 +86,19 @@ impl Worker {
         if let Some(l) = listener.as_mut() {
             poll.registry().register(l, LISTENER, Interest::READABLE)?;
         }
+        let mailbox = Arc::new(Mailbox::new(waker));
+        let team = Team {
+            index: 0,
+            loads: Arc::new(Loads::new(1)),
+            mailboxes: Arc::new([Arc::clone(&mailbox)]),
+        };
         Ok(Worker {
             poll,
             events: Events::with_capacity(1024),
             listener,
             conns: Slab::new(),
-            mailbox: Arc::new(Mailbox::new(waker)),
+            mailbox,
+            team,
             app,
             pool: Pool::default(),
             timers: BinaryHeap::new(),
@@ -94,6 +114,12 @@ impl Worker {
 
     pub(crate) fn mailbox(&self) -> Arc<Inbox> {
         Arc::clone(&self.mailbox)
+    }
+
+    /// Makes this worker one of `team` (alone until then).
+    pub(crate) fn join(mut self, team: Team) -> Worker {
+        self.team = team;
+        self
     }
 
     /// Runs the loop until shutdown.
@@ -187,7 +213,7 @@ impl Worker {
                 self.accept_retry = None;
                 return;
             };
-            let (mut socket, addr) = match listener.accept() {
+            let (socket, addr) = match listener.accept() {
                 // The backlog is empty: the next connection brings readiness.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_retry = None;
@@ -215,41 +241,82 @@ impl Worker {
                     }
                 },
             };
-            if self.conns.len() >= self.max_connections {
-                log::warn!("{addr}: refused, {} connections open", self.conns.len());
-                continue;
-            }
-            let _ = socket.set_nodelay(true);
-            let entry = self.conns.vacant_entry();
-            let token = entry.key();
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .register(&mut socket, Token(token), Interest::READABLE)
-            {
-                log::warn!("{addr}: cannot register: {e}");
-                continue;
-            }
-            let info = ConnInfo {
-                letterbox: Arc::clone(&self.mailbox) as Arc<dyn Letterbox>,
-                token,
-                serial: self.mailbox.new_serial(),
-                addr,
-                limit: self.app.send_limit(),
-            };
-            let env = Env {
-                now,
-                pool: &mut self.pool,
-                app: &self.app,
-                again: &mut self.again,
-            };
-            let mut conn = Conn::accepted(socket, info, &env);
-            // The request may already be waiting.
-            conn.io.readable = true;
-            conn.touched = true;
-            entry.insert(conn);
-            self.touched.push(token);
+            self.place(socket, addr, now);
         }
+    }
+
+    /// Puts a connection this worker accepted on the worker that holds fewest: this
+    /// one, unless another holds fewer, which is then handed it through its mailbox.
+    fn place(&mut self, socket: TcpStream, addr: SocketAddr, now: Instant) {
+        let Team {
+            index,
+            loads,
+            mailboxes,
+        } = &self.team;
+        let held = loads.total();
+        if held >= self.max_connections {
+            log::warn!("{addr}: refused, {held} connections open");
+            return;
+        }
+        let home = loads.home(*index);
+        let (socket, addr) = match mailboxes.get(home).filter(|_| home != *index) {
+            None => (socket, addr),
+            Some(mailbox) => {
+                loads.add(home);
+                match mailbox.post(Item::Order(Order::Adopt { socket, addr })) {
+                    Ok(()) => return,
+                    // That worker has stopped: keep the connection.
+                    Err(item) => {
+                        loads.remove(home);
+                        let Item::Order(Order::Adopt { socket, addr }) = item else {
+                            return;
+                        };
+                        (socket, addr)
+                    }
+                }
+            }
+        };
+        self.team.loads.add(self.team.index);
+        self.adopt(socket, addr, now);
+    }
+
+    /// Registers an accepted connection (already counted in this worker's load) and
+    /// drives it at once: its request may be waiting.
+    fn adopt(&mut self, mut socket: TcpStream, addr: SocketAddr, now: Instant) {
+        if self.stopping.is_some() {
+            self.team.loads.remove(self.team.index);
+            return;
+        }
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let token = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut socket, Token(token), Interest::READABLE)
+        {
+            log::warn!("{addr}: cannot register: {e}");
+            self.team.loads.remove(self.team.index);
+            return;
+        }
+        let info = ConnInfo {
+            letterbox: Arc::clone(&self.mailbox) as Arc<dyn Letterbox>,
+            token,
+            serial: self.mailbox.new_serial(),
+            addr,
+            limit: self.app.send_limit(),
+        };
+        let env = Env {
+            now,
+            pool: &mut self.pool,
+            app: &self.app,
+            again: &mut self.again,
+        };
+        let mut conn = Conn::accepted(socket, info, &env);
+        conn.io.readable = true;
+        conn.touched = true;
+        entry.insert(conn);
+        self.touched.push(token);
     }
 
     /// The mailbox as the connections' [`Sender`](crate::Sender)s see it.
@@ -265,6 +332,7 @@ impl Worker {
             match item {
                 Item::Letter(letter) => self.deliver(letter, now),
                 Item::Order(Order::Connect(pending)) => self.connect(*pending, now),
+                Item::Order(Order::Adopt { socket, addr }) => self.adopt(socket, addr, now),
                 Item::Order(Order::Shutdown { grace }) => self.begin_shutdown(now, grace),
             }
         }
@@ -349,6 +417,7 @@ impl Worker {
         conn.touched = true;
         entry.insert(conn);
         self.touched.push(token);
+        self.team.loads.add(self.team.index);
     }
 
     fn begin_shutdown(&mut self, now: Instant, grace: Duration) {
@@ -445,6 +514,7 @@ impl Worker {
         let mut conn = self.conns.remove(token);
         conn.finish(reason);
         let _ = self.poll.registry().deregister(&mut conn.io.socket);
+        self.team.loads.remove(self.team.index);
     }
 
     /// Ends the loop: every connection still open is dropped, and queued commands fail.
@@ -459,6 +529,8 @@ impl Worker {
                 Item::Order(Order::Connect(pending)) => {
                     pending.fail(self.letterbox(), "the event loop stopped");
                 }
+                // Counted here when it was handed over; dropping it closes it.
+                Item::Order(Order::Adopt { .. }) => self.team.loads.remove(self.team.index),
                 Item::Letter(_) | Item::Order(Order::Shutdown { .. }) => {}
             }
         }
