@@ -176,9 +176,13 @@ impl Worker {
             }
             self.read_mail(now);
             self.fire_timers(now);
-            for t in std::mem::take(&mut self.again) {
+            // Keeps the list's storage: the turns below fill it again.
+            let mut again = std::mem::take(&mut self.again);
+            for &t in &again {
                 self.touch(t);
             }
+            again.clear();
+            self.again = again;
             self.drive_touched(now);
             // Letters posted from this thread while driving (a handler broadcasting
             // to its room) post no wake-up: run them now rather than after a sleep.
