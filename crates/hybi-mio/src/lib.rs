@@ -1,8 +1,10 @@
 //! # hybi-mio: many WebSocket connections per thread
 //!
 //! An event-loop adapter that drives the [`hybi`] engine over [mio]: one loop per
-//! worker thread (all accepting from one listening socket), thousands of connections
-//! each. Every protocol decision stays in the engine; this crate moves bytes and time.
+//! worker thread (all accepting from one listening socket, each connection placed on
+//! the loop that holds fewest), thousands of connections each. Every protocol decision
+//! stays in the engine ([`hybi::Connection::next`] says what to do); this crate moves
+//! bytes and time.
 //!
 //! - [`Server::builder`]: routes by path (404 otherwise), a `should_upgrade` hook that
 //!   can reject or add headers, limits on connections, handshake time and size.
