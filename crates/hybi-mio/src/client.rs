@@ -1,22 +1,16 @@
 //! Client connections on the event loop: [`ClientOptions`] and what
-//! [`Server::connect`](crate::Server::connect) posts to a worker.
+//! [`Server::connect`](crate::Server::connect) hands a worker.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hybi::handshake::{ClientHandshake, ClientRequest};
-use hybi::{CloseCode, Config, RandomSource};
-use rand::{RngCore, SeedableRng};
+use hybi::handshake::{ClientHandshake, Limits};
+use hybi::{CloseCode, Config};
+use hybi_std::adapter::{self, Target};
 
 use crate::handler::{ConnInfo, Context, Handler};
-use crate::sender::WorkerShared;
-
-/// A random source for mask and handshake keys: ChaCha12, seeded from the OS.
-pub(crate) fn mask_rng() -> impl RandomSource + 'static {
-    let mut rng = rand::rngs::StdRng::from_os_rng();
-    move |buf: &mut [u8]| rng.fill_bytes(buf)
-}
+use crate::mailbox::Letterbox;
 
 /// Why a client connection could not be started.
 #[derive(Debug)]
@@ -97,49 +91,24 @@ impl ClientOptions {
         self
     }
 
-    /// Resolves the URL and starts the TCP connect (non-blocking).
+    /// Resolves the URL and starts the TCP connect (non-blocking) to its first address.
     pub(crate) fn start(
         &self,
     ) -> Result<(mio::net::TcpStream, SocketAddr, ClientHandshake), ConnectError> {
-        let url = url::Url::parse(&self.url)
-            .map_err(|e| ConnectError::Url(format!("{}: {e}", self.url)))?;
-        if url.scheme() != "ws" {
+        let target = Target::parse(&self.url).map_err(|e| ConnectError::Url(e.0))?;
+        if target.secure {
             return Err(ConnectError::Url(format!(
                 "{}: only ws:// is supported on the event loop",
                 self.url
             )));
         }
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err(ConnectError::Url(format!("{}: no host", self.url))),
+        let addrs = target.resolve().map_err(ConnectError::Dns)?;
+        let Some(&addr) = addrs.first() else {
+            return Err(ConnectError::Dns(std::io::ErrorKind::NotFound.into()));
         };
-        let port = url.port_or_known_default().unwrap_or(80);
-        let mut path = url.path().to_owned();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let addr = (host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(ConnectError::Dns)?
-            .next()
-            .ok_or_else(|| {
-                ConnectError::Dns(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{host} has no address"),
-                ))
-            })?;
-        let mut request = ClientRequest::new(&host, Some(port), false).path(&path);
-        for p in &self.protocols {
-            request = request.protocol(p);
-        }
-        for (k, v) in &self.headers {
-            request = request.header(k, v);
-        }
-        let mut rng = mask_rng();
-        let handshake = ClientHandshake::new(&request, &mut rng).map_err(ConnectError::Request)?;
+        let request = target.request(&self.protocols, &self.headers, Limits::default());
+        let handshake = ClientHandshake::new(&request, &mut adapter::mask_rng())
+            .map_err(ConnectError::Request)?;
         let socket = mio::net::TcpStream::connect(addr).map_err(ConnectError::Connect)?;
         let _ = socket.set_nodelay(true);
         Ok((socket, addr, handshake))
@@ -154,39 +123,23 @@ pub(crate) struct PendingConnect {
     pub(crate) config: Config,
     pub(crate) handler: Box<dyn Handler>,
     pub(crate) serial: u64,
+    /// Where the worker puts the connection's slot, for its [`Sender`](crate::Sender).
     pub(crate) token_cell: Arc<OnceLock<usize>>,
     pub(crate) handshake_timeout: Duration,
 }
 
 impl PendingConnect {
-    /// The connection will never start: tell its handler.
-    pub(crate) fn fail(self, shared: &Arc<WorkerShared>, why: &str) {
-        let mut handler = self.handler;
-        report_failure(&mut *handler, shared, self.addr, self.serial, why);
+    /// The connection will never start: its handler hears why (1006), with a context
+    /// whose sends are refused.
+    pub(crate) fn fail(mut self, letterbox: Arc<dyn Letterbox>, why: &str) {
+        let info = ConnInfo {
+            letterbox,
+            token: usize::MAX,
+            serial: self.serial,
+            addr: self.addr,
+            limit: 0,
+        };
+        self.handler
+            .on_close(&mut Context::closed(&info), CloseCode::ABNORMAL, why);
     }
-}
-
-/// Reports a client connection that failed before it had a slot on the loop. The
-/// context it hands out is closed: sends from the callback are refused.
-pub(crate) fn report_failure(
-    handler: &mut dyn Handler,
-    shared: &Arc<WorkerShared>,
-    addr: SocketAddr,
-    serial: u64,
-    why: &str,
-) {
-    let mut placeholder = hybi::Connection::server(Config::default());
-    let _ = placeholder.close(CloseCode::NORMAL, "");
-    let info = ConnInfo {
-        shared: Arc::clone(shared),
-        token: usize::MAX,
-        serial,
-        addr,
-        limit: 0,
-    };
-    let mut ctx = Context {
-        out: placeholder.outbox(),
-        info: &info,
-    };
-    handler.on_close(&mut ctx, CloseCode::ABNORMAL, why);
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use hybi::{CloseCode, Fragment, MessageKind, Outbox};
 
-use crate::sender::{ConnId, SendFailure, Sender, Target, WorkerShared};
+use crate::mailbox::{Letterbox, Target};
+use crate::outgoing::SendFailure;
+use crate::sender::{ConnId, Sender};
 
 /// Callbacks for one connection, called on its event loop's thread. A handler is made
 /// per connection (by the route's factory, or given to
@@ -43,10 +45,11 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, paused);
     }
     /// The connection ended. Called exactly once for every connection that opened
-    /// (and for client connections that failed to open): the peer's code and reason
-    /// after its close frame; the code we sent after a protocol error or an idle
-    /// timeout; 1006 when the connection dropped, timed out, or (client) could not be
-    /// established, with the reason saying why.
+    /// (and for client connections that failed to open), once the transport is done
+    /// with: the peer's code and reason after a closing handshake; the code we sent
+    /// after a protocol error or an idle timeout; 1006 when the connection dropped,
+    /// timed out, or (client) could not be established, with the reason saying why.
+    /// The context's sends are refused ([`SendFailure::Gone`]).
     fn on_close(&mut self, ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
         let _ = (ctx, code, reason);
     }
@@ -54,7 +57,8 @@ pub trait Handler: Send + 'static {
 
 /// What a connection's [`Handler`] knows of it beyond the engine.
 pub(crate) struct ConnInfo {
-    pub(crate) shared: Arc<WorkerShared>,
+    /// The worker's mailbox, for [`Sender`]s.
+    pub(crate) letterbox: Arc<dyn Letterbox>,
     pub(crate) token: usize,
     pub(crate) serial: u64,
     pub(crate) addr: SocketAddr,
@@ -63,30 +67,56 @@ pub(crate) struct ConnInfo {
 }
 
 /// A connection, as a callback sees it: reply, get a [`Sender`] to keep, or close.
+///
+/// In [`Handler::on_close`] the connection is over: sends are refused with
+/// [`SendFailure::Gone`].
 pub struct Context<'a> {
-    pub(crate) out: Outbox<'a>,
-    pub(crate) info: &'a ConnInfo,
+    /// The engine's sending half; `None` once the connection is over (or for a client
+    /// connection that never opened).
+    out: Option<Outbox<'a>>,
+    info: &'a ConnInfo,
 }
 
-impl Context<'_> {
-    fn check(&self) -> Result<(), SendFailure> {
-        if self.out.buffered_output() > self.info.limit {
-            Err(SendFailure::Backpressure)
-        } else {
-            Ok(())
+impl<'a> Context<'a> {
+    /// The context of an open connection.
+    pub(crate) fn open(out: Outbox<'a>, info: &'a ConnInfo) -> Context<'a> {
+        Context {
+            out: Some(out),
+            info,
         }
+    }
+
+    /// The context of a connection that is over, or never opened: sends are refused.
+    pub(crate) fn closed(info: &'a ConnInfo) -> Context<'a> {
+        Context { out: None, info }
+    }
+
+    /// The outbox, unless the connection is over (control frames and the close are
+    /// not held to the limit: they are small, and the engine bounds pongs).
+    fn live(&mut self) -> Result<&mut Outbox<'a>, SendFailure> {
+        self.out.as_mut().ok_or(SendFailure::Gone)
+    }
+
+    /// The outbox, if sends are still possible within the connection's limit.
+    fn outbox(&mut self) -> Result<&mut Outbox<'a>, SendFailure> {
+        let limit = self.info.limit;
+        let out = self.live()?;
+        if out.buffered_output() > limit {
+            return Err(SendFailure::Backpressure);
+        }
+        Ok(out)
     }
 
     /// Queues a text message (written when the callback returns, batched with others).
     pub fn send_text(&mut self, text: &str) -> Result<(), SendFailure> {
-        self.check()?;
-        self.out.send_text(text).map_err(SendFailure::Refused)
+        self.outbox()?.send_text(text).map_err(SendFailure::Refused)
     }
 
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendFailure> {
-        self.check()?;
-        self.out.send_binary(data).map_err(SendFailure::Refused)
+        self.outbox()?
+            .send_binary(data)
+            .map_err(SendFailure::Refused)
     }
 
     /// Queues one fragment of a message (see [`hybi::Connection::send_fragment`]).
@@ -96,32 +126,37 @@ impl Context<'_> {
         data: &[u8],
         fin: bool,
     ) -> Result<(), SendFailure> {
-        self.check()?;
-        self.out
+        self.outbox()?
             .send_fragment(kind, data, fin)
             .map_err(SendFailure::Refused)
     }
 
     /// Queues a ping.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendFailure> {
-        self.out.send_ping(payload).map_err(SendFailure::Refused)
+        self.live()?
+            .send_ping(payload)
+            .map_err(SendFailure::Refused)
     }
 
     /// Queues a pong.
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendFailure> {
-        self.out.send_pong(payload).map_err(SendFailure::Refused)
+        self.live()?
+            .send_pong(payload)
+            .map_err(SendFailure::Refused)
     }
 
     /// Starts the closing handshake.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendFailure> {
-        self.out.close(code, reason).map_err(SendFailure::Refused)
+        self.live()?
+            .close(code, reason)
+            .map_err(SendFailure::Refused)
     }
 
     /// A [`Sender`] for this connection, to keep (in a chat room, say) and use from
     /// any thread.
     pub fn sender(&self) -> Sender {
         Sender {
-            shared: Arc::clone(&self.info.shared),
+            letterbox: Arc::clone(&self.info.letterbox),
             target: Target::Known(self.info.token),
             serial: self.info.serial,
         }
@@ -130,7 +165,7 @@ impl Context<'_> {
     /// The connection's id.
     pub fn id(&self) -> ConnId {
         ConnId {
-            worker: self.info.shared.id,
+            worker: self.info.letterbox.id(),
             serial: self.info.serial,
         }
     }
@@ -142,11 +177,11 @@ impl Context<'_> {
 
     /// Bytes queued for this connection and not yet written.
     pub fn buffered_amount(&self) -> usize {
-        self.out.buffered_output()
+        self.out.as_ref().map_or(0, Outbox::buffered_output)
     }
 
     /// True until a close frame is sent or received.
     pub fn is_open(&self) -> bool {
-        self.out.can_send()
+        self.out.as_ref().is_some_and(Outbox::can_send)
     }
 }

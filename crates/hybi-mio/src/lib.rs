@@ -1,8 +1,10 @@
 //! # hybi-mio: many WebSocket connections per thread
 //!
 //! An event-loop adapter that drives the [`hybi`] engine over [mio]: one loop per
-//! worker thread (all accepting from one listening socket), thousands of connections
-//! each. Every protocol decision stays in the engine; this crate moves bytes and time.
+//! worker thread (all accepting from one listening socket, each connection placed on
+//! the loop that holds fewest), thousands of connections each. Every protocol decision
+//! stays in the engine ([`hybi::Connection::next`] says what to do); this crate moves
+//! bytes and time.
 //!
 //! - [`Server::builder`]: routes by path (404 otherwise), a `should_upgrade` hook that
 //!   can reject or add headers, limits on connections, handshake time and size.
@@ -61,21 +63,31 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod accepting;
+mod app;
+mod balance;
 mod client;
-mod clock;
 mod conn;
+mod connecting;
+mod env;
 mod handler;
+mod mailbox;
+mod open;
+mod outgoing;
 mod pool;
 mod room;
 mod sender;
 mod server;
+mod socket;
 mod worker;
 
+pub use app::SlowPeer;
 pub use client::{ClientOptions, ConnectError};
 pub use handler::{Context, Handler};
+pub use outgoing::{Completion, Outgoing, SendFailure};
 pub use room::Room;
-pub use sender::{Completion, ConnId, Outgoing, SendFailure, Sender};
-pub use server::{Server, ServerBuilder, SlowPeer};
+pub use sender::{ConnId, Sender};
+pub use server::{Server, ServerBuilder};
 
 pub use hybi::handshake::{Decision, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};

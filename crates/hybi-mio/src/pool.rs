@@ -84,7 +84,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hybi::Event;
+    use hybi::{Event, Next};
 
     /// A masked client frame (key 1, 2, 3, 4).
     fn client_frame(payload: &[u8]) -> Vec<u8> {
@@ -108,7 +108,7 @@ mod tests {
             buf[..n].copy_from_slice(&rest[..n]);
             conn.commit(n);
             rest = &rest[n..];
-            while let Ok(Some(event)) = conn.poll_event() {
+            while let Next::Event(event, _) = conn.next() {
                 if let Event::Binary(b) = event {
                     got.push(b.len());
                 }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::handler::Context;
-use crate::sender::{ConnId, Outgoing, Sender};
+use crate::outgoing::Outgoing;
+use crate::sender::{ConnId, Sender};
 
 /// A set of connections that messages are broadcast to: a chat room, a topic, every
 /// client of a dashboard. Cheap to clone (clones share the members); usable from any

@@ -1,6 +1,5 @@
 //! Building and running the event loops: [`ServerBuilder`], [`Server`].
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,48 +11,13 @@ use hybi::Config;
 use hybi::handshake::{Decision, Limits, UpgradeRequest};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::app::{App, SlowPeer};
+use crate::balance::Loads;
 use crate::client::{ClientOptions, ConnectError, PendingConnect};
 use crate::handler::Handler;
-use crate::sender::{Command, Sender, Target, WorkerShared};
-use crate::worker::Worker;
-
-/// What to do with a connection whose queued output passes the high-water mark (a peer
-/// that reads slower than it is sent to).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SlowPeer {
-    /// Stop reading from it (so it cannot make us queue more replies), tell the
-    /// handler ([`Handler::on_backpressure`]), and resume below half the mark. Sends
-    /// to it beyond twice the mark fail with
-    /// [`SendFailure::Backpressure`](crate::SendFailure::Backpressure).
-    #[default]
-    Pause,
-    /// Drop the connection (the handler's `on_close` gets 1006).
-    Drop,
-}
-
-type Factory = Box<dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync>;
-type Hook = Box<dyn Fn(&UpgradeRequest) -> Decision + Send + Sync>;
-
-/// Everything the workers share: routes, hooks, settings.
-pub(crate) struct App {
-    pub(crate) routes: HashMap<String, Factory>,
-    /// Plain HTTP pages: path → (content type, body).
-    pub(crate) pages: HashMap<String, (String, Arc<[u8]>)>,
-    pub(crate) fallback: Option<Factory>,
-    pub(crate) should_upgrade: Option<Hook>,
-    pub(crate) config: Config,
-    pub(crate) limits: Limits,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) high_water: usize,
-    pub(crate) slow_peer: SlowPeer,
-}
-
-impl App {
-    /// Sends that would queue beyond this fail with `Backpressure`.
-    pub(crate) fn send_limit(&self) -> usize {
-        self.high_water.saturating_mul(2)
-    }
-}
+use crate::mailbox::{Item, Target};
+use crate::sender::Sender;
+use crate::worker::{Inbox, Order, Team, Worker};
 
 /// Builds a [`Server`]: routes, hooks, limits, number of workers.
 pub struct ServerBuilder {
@@ -71,21 +35,11 @@ impl Default for ServerBuilder {
 
 impl ServerBuilder {
     /// Defaults: one worker per available core, no routes (every path gets 404),
-    /// engine settings [`default_config`](crate::default_config), 10 s handshake timeout, 1 MiB high-water mark with
-    /// [`SlowPeer::Pause`], 100,000 connections.
+    /// engine settings [`default_config`](crate::default_config), 10 s handshake
+    /// timeout, 1 MiB high-water mark with [`SlowPeer::Pause`], 100,000 connections.
     pub fn new() -> ServerBuilder {
         ServerBuilder {
-            app: App {
-                routes: HashMap::new(),
-                pages: HashMap::new(),
-                fallback: None,
-                should_upgrade: None,
-                config: crate::default_config(),
-                limits: Limits::default(),
-                handshake_timeout: Duration::from_secs(10),
-                high_water: 1 << 20,
-                slow_peer: SlowPeer::Pause,
-            },
+            app: App::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_connections: 100_000,
             reuse_port: false,
@@ -93,16 +47,17 @@ impl ServerBuilder {
     }
 
     /// The number of event loops (threads), each with its own connections. They
-    /// share one listening socket: whichever loop is ready first accepts, so a burst
-    /// of connections can land mostly on one loop (see [`reuse_port`](Self::reuse_port)
-    /// for the kernel to spread them).
+    /// share one listening socket: whichever loop is ready first accepts, and hands
+    /// the connection to the loop that holds fewest (itself, unless another holds
+    /// fewer), so the loops hold equal shares however the connections arrive.
     pub fn workers(mut self, n: usize) -> ServerBuilder {
         self.workers = n.max(1);
         self
     }
 
     /// Opt-in: bind with `SO_REUSEPORT`, one listening socket per worker, which the
-    /// kernel spreads connections across (by a hash of their addresses). Off by
+    /// kernel spreads connections across (by a hash of their addresses; the workers
+    /// still hand connections to whichever holds fewest). Off by
     /// default, and then [`bind`](Self::bind) fails with
     /// [`AddrInUse`](io::ErrorKind::AddrInUse) if another socket holds the address.
     ///
@@ -124,7 +79,7 @@ impl ServerBuilder {
         F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
     {
         self.app.routes.insert(
-            path.to_owned(),
+            path,
             Box::new(move |req| Box::new(factory(req)) as Box<dyn Handler>),
         );
         self
@@ -151,7 +106,7 @@ impl ServerBuilder {
         H: Handler,
         F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
     {
-        self.app.fallback = Some(Box::new(move |req| {
+        self.app.routes.set_fallback(Box::new(move |req| {
             Box::new(factory(req)) as Box<dyn Handler>
         }));
         self
@@ -163,7 +118,7 @@ impl ServerBuilder {
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
-        self.app.should_upgrade = Some(Box::new(hook));
+        self.app.routes.set_hook(Box::new(hook));
         self
     }
 
@@ -210,28 +165,33 @@ impl ServerBuilder {
     /// another) listens on it, unless both it and this server set
     /// [`reuse_port`](Self::reuse_port).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let addr = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-        let first = listener(addr, self.reuse_port)?;
+        let first = if self.reuse_port {
+            let addr = addr
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+            reuse_port_listener(addr)?
+        } else {
+            hybi_std::adapter::listen(addr)?
+        };
         let actual = first.local_addr()?;
         let mut listeners = Vec::with_capacity(self.workers);
         for _ in 1..self.workers {
             // Each worker registers a descriptor of its own with its own poll.
             let next = if self.reuse_port {
-                listener(actual, true)?
+                reuse_port_listener(actual)?
             } else {
                 first.try_clone()?
             };
             listeners.push(next);
         }
         listeners.push(first);
-        let listeners = listeners
-            .into_iter()
-            .map(|l| Some(mio::net::TcpListener::from_std(l)))
-            .collect();
-        self.start_with(listeners, Some(actual))
+        let mut ready = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            listener.set_nonblocking(true)?;
+            ready.push(Some(mio::net::TcpListener::from_std(listener)));
+        }
+        self.start_with(ready, Some(actual))
     }
 
     /// Starts the workers without a listener: an event loop for client connections
@@ -247,40 +207,50 @@ impl ServerBuilder {
         addr: Option<SocketAddr>,
     ) -> io::Result<Server> {
         let app = Arc::new(self.app);
-        let per_worker = self.max_connections.div_ceil(listeners.len().max(1));
-        let mut workers = Vec::new();
-        for (i, listener) in listeners.into_iter().enumerate() {
-            let worker = Worker::new(Arc::clone(&app), listener, per_worker)?;
-            let shared = worker.shared();
+        let mut workers = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            workers.push(Worker::new(
+                Arc::clone(&app),
+                listener,
+                self.max_connections,
+            )?);
+        }
+        let mailboxes: Arc<[Arc<Inbox>]> = workers.iter().map(Worker::mailbox).collect();
+        let loads = Arc::new(Loads::new(workers.len()));
+        let mut handles = Vec::with_capacity(workers.len());
+        for (index, worker) in workers.into_iter().enumerate() {
+            let worker = worker.join(Team {
+                index,
+                loads: Arc::clone(&loads),
+                mailboxes: Arc::clone(&mailboxes),
+            });
+            let mailbox = worker.mailbox();
             let thread = std::thread::Builder::new()
-                .name(format!("hybi-mio-{i}"))
+                .name(format!("hybi-mio-{index}"))
                 .spawn(move || worker.run())?;
-            workers.push(WorkerHandle {
-                shared,
+            handles.push(WorkerHandle {
+                mailbox,
                 thread: Some(thread),
             });
         }
         Ok(Server {
-            workers,
+            workers: handles,
             addr,
             next: AtomicUsize::new(0),
         })
     }
 }
 
-/// A non-blocking listening socket, with `SO_REUSEADDR` on Unix (as std sets it: a
-/// restart can bind while old connections linger in `TIME_WAIT`, but no two
-/// listeners share an address) and, if asked, `SO_REUSEPORT`.
-fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+/// A listening socket with `SO_REUSEPORT` (and, as std and
+/// [`listen`](hybi_std::adapter::listen) set it, `SO_REUSEADDR` on Unix) and the same
+/// 4,096 backlog.
+fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
-    if reuse_port {
-        set_reuse_port(&socket)?;
-    }
-    socket.set_nonblocking(true)?;
+    set_reuse_port(&socket)?;
     socket.bind(&addr.into())?;
-    socket.listen(4096)?;
+    socket.listen(hybi_std::adapter::BACKLOG)?;
     Ok(socket.into())
 }
 
@@ -314,7 +284,7 @@ fn set_reuse_port(_: &Socket) -> io::Result<()> {
 }
 
 struct WorkerHandle {
-    shared: Arc<WorkerShared>,
+    mailbox: Arc<Inbox>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -371,8 +341,8 @@ impl Server {
     ) -> Result<Sender, ConnectError> {
         let (socket, addr, handshake) = options.start()?;
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let shared = &self.workers[i].shared;
-        let serial = shared.new_gen();
+        let mailbox = &self.workers[i].mailbox;
+        let serial = mailbox.new_serial();
         let token_cell = Arc::new(OnceLock::new());
         let pending = PendingConnect {
             socket,
@@ -384,9 +354,9 @@ impl Server {
             token_cell: Arc::clone(&token_cell),
             handshake_timeout: options.handshake_timeout,
         };
-        match shared.post(Command::Connect(Box::new(pending))) {
+        match mailbox.post(Item::Order(Order::Connect(Box::new(pending)))) {
             Ok(()) => Ok(Sender {
-                shared: Arc::clone(shared),
+                letterbox: Arc::clone(mailbox) as _,
                 target: Target::Pending(token_cell),
                 serial,
             }),
@@ -403,7 +373,7 @@ impl Server {
 
     fn stop(&mut self, grace: Duration) {
         for w in &self.workers {
-            let _ = w.shared.post(Command::Shutdown { grace });
+            let _ = w.mailbox.post(Item::Order(Order::Shutdown { grace }));
         }
         for w in &mut self.workers {
             if let Some(t) = w.thread.take() {

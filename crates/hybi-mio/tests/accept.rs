@@ -100,6 +100,68 @@ fn servers_that_opt_into_reuse_port_share_the_address() {
     echoes(addr);
 }
 
+// ------------------------------------------------------------------ spreading
+
+/// Counts opened connections per worker thread; the first one to open blocks its
+/// worker for a while.
+struct Counted {
+    opened: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+    first: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Handler for Counted {
+    fn on_open(&mut self, _: &mut Context<'_>) {
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        *self.opened.lock().unwrap().entry(name).or_default() += 1;
+        if self.first.swap(false, Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn connections_are_spread_evenly_over_the_workers_even_when_one_is_busy() {
+    // 64 connections while one of two workers is stuck in a callback: the other
+    // accepts them all (every worker wakes for a new connection, the free one gets
+    // there first), and hands the busy one its share.
+    let opened = std::sync::Arc::default();
+    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (o2, f2) = (
+        std::sync::Arc::clone(&opened),
+        std::sync::Arc::clone(&first),
+    );
+    let server = Server::builder()
+        .workers(2)
+        .route("/count", move |_| Counted {
+            opened: std::sync::Arc::clone(&o2),
+            first: std::sync::Arc::clone(&f2),
+        })
+        .bind(any_port())
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let request = String::from_utf8_lossy(UPGRADE).replace("/echo", "/count");
+    let connect = || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s
+    };
+    let mut clients = vec![connect()];
+    while first.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1)); // the first one is open
+    }
+    clients.extend((1..64).map(|_| connect()));
+    let total = || opened.lock().unwrap().values().sum::<usize>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total() < 64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let split: Vec<usize> = opened.lock().unwrap().values().copied().collect();
+    assert_eq!(split.iter().sum::<usize>(), 64, "{split:?}");
+    assert_eq!(split.len(), 2, "{split:?}");
+    assert!(split[0].abs_diff(split[1]) <= 2, "{split:?}");
+    drop(clients);
+}
+
 // ------------------------------------------------------ file descriptor exhaustion
 
 /// Set in the child process that runs under a lowered descriptor limit.

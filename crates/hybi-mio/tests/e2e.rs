@@ -663,3 +663,97 @@ fn a_ping_flood_from_a_peer_that_never_reads_keeps_memory_bounded() {
     ws.send_text("still here").unwrap();
     assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
 }
+
+/// Reports what `on_close` sees: the code, the reason, and what a send does then.
+struct CloseProbe(mpsc::Sender<(u16, String, Result<(), SendFailure>, bool)>);
+impl Handler for CloseProbe {
+    fn on_close(&mut self, ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
+        let sent = ctx.send_text("too late");
+        let report = (code.as_u16(), reason.to_owned(), sent, ctx.is_open());
+        let _ = self.0.send(report);
+    }
+}
+
+#[test]
+fn on_close_comes_once_with_the_peer_s_code_and_a_context_that_refuses_sends() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let server = Server::builder()
+        .workers(1)
+        .route("/probe", move |_| CloseProbe(tx.lock().unwrap().clone()))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/probe")).unwrap();
+    ws.close(CloseCode(4001), "leaving").unwrap();
+    while !matches!(ws.read(), Err(_) | Ok(Message::Close(_))) {}
+    let (code, reason, sent, open) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!((code, reason.as_str()), (4001, "leaving"));
+    assert_eq!(sent, Err(SendFailure::Gone));
+    assert!(!open);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "once");
+
+    // A client connection that never opened gets the same kind of context.
+    let clients = Server::builder().workers(1).start().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    clients
+        .connect(&format!("ws://{closed_port}/"), CloseProbe(tx))
+        .unwrap();
+    let (code, _, sent, open) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(code, 1006);
+    assert_eq!(sent, Err(SendFailure::Gone));
+    assert!(!open);
+}
+
+/// Queues 16 MiB for a peer, then closes.
+struct FloodThenClose(mpsc::Sender<(u16, String)>);
+impl Handler for FloodThenClose {
+    fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let chunk = vec![1u8; 256 << 10];
+        for _ in 0..64 {
+            ctx.send_binary(&chunk).unwrap();
+        }
+        ctx.close(CloseCode::NORMAL, "bye").unwrap();
+    }
+    fn on_close(&mut self, _: &mut Context<'_>, code: CloseCode, reason: &str) {
+        let _ = self.0.send((code.as_u16(), reason.to_owned()));
+    }
+}
+
+#[test]
+fn a_close_stuck_behind_output_a_peer_never_reads_ends_at_the_close_timeout() {
+    // The engine names no deadline while output waits for the socket: the close
+    // timeout must fire all the same.
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let server = Server::builder()
+        .workers(1)
+        .high_water(64 << 20)
+        .config(hybi_mio::default_config().with_close_timeout(Duration::from_millis(300)))
+        .route("/flood", move |_| {
+            FloodThenClose(tx.lock().unwrap().clone())
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (code, reason) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let took = started.elapsed();
+    assert_eq!(code, 1006, "{reason}");
+    assert!(reason.contains("close"), "{reason}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}

@@ -419,6 +419,22 @@ impl AcceptBackoff {
     /// waiting, if waiting helps) when the caller should just accept again, `Err` when
     /// the error does not pass and the loop should stop.
     pub fn check<T>(&mut self, accepted: io::Result<T>) -> io::Result<Option<T>> {
+        match self.assess(accepted)? {
+            Ok(connection) => Ok(Some(connection)),
+            Err(wait) => {
+                if !wait.is_zero() {
+                    thread::sleep(wait);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// [`check`](Self::check) without the sleep, for an event loop that must not block:
+    /// `Ok(Ok(_))` for a connection, `Ok(Err(wait))` to accept again after `wait`
+    /// (zero: at once; the loop arms a timer for it), `Err` when the error does not
+    /// pass. Logs as `check` does.
+    pub fn assess<T>(&mut self, accepted: io::Result<T>) -> io::Result<Result<T, Duration>> {
         let e = match accepted {
             Ok(connection) => {
                 if self.shortages > 0 {
@@ -428,23 +444,22 @@ impl AcceptBackoff {
                     );
                     self.shortages = 0;
                 }
-                return Ok(Some(connection));
+                return Ok(Ok(connection));
             }
             Err(e) => e,
         };
         match e.kind() {
-            io::ErrorKind::Interrupted => return Ok(None),
+            io::ErrorKind::Interrupted => return Ok(Err(Duration::ZERO)),
             io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {
                 log::debug!("accept: a connection ended before it was taken: {e}");
-                return Ok(None);
+                return Ok(Err(Duration::ZERO));
             }
             _ if is_error_of_the_connection(&e) => {
                 log::debug!("accept: the connection being taken failed: {e}");
-                return Ok(None);
+                return Ok(Err(Duration::ZERO));
             }
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                thread::sleep(BACKOFF_FIRST);
-                return Ok(None);
+                return Ok(Err(BACKOFF_FIRST));
             }
             _ => {}
         }
@@ -457,9 +472,9 @@ impl AcceptBackoff {
                 BACKOFF_MAX.as_millis()
             );
         }
-        thread::sleep(self.delay());
+        let wait = self.delay();
         self.shortages = self.shortages.saturating_add(1);
-        Ok(None)
+        Ok(Err(wait))
     }
 
     /// The wait before the next accept after `self.shortages` shortages in a row.
@@ -708,6 +723,30 @@ mod tests {
         let start = Instant::now();
         assert!(matches!(backoff.check::<()>(Err(emfile())), Ok(None)));
         assert!(start.elapsed() < BACKOFF_MAX * 3, "the wait is capped");
+    }
+
+    #[test]
+    fn assess_names_the_waits_without_sleeping() {
+        install_logger();
+        let name = "backoff-assess";
+        on_thread(name, || {
+            let mut backoff = AcceptBackoff::new();
+            let start = Instant::now();
+            let waits: Vec<Duration> = (0..6)
+                .map(|_| match backoff.assess::<()>(Err(emfile())) {
+                    Ok(Err(wait)) => wait,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            let ms = |n| Duration::from_millis(n);
+            assert_eq!(waits, [ms(10), ms(20), ms(40), ms(80), ms(160), ms(200)]);
+            assert!(start.elapsed() < ms(9), "no sleep");
+            assert_eq!(logged(name, log::Level::Warn, "accept failed"), 1);
+            let aborted = backoff.assess::<()>(Err(io::ErrorKind::ConnectionAborted.into()));
+            assert!(matches!(aborted, Ok(Err(wait)) if wait.is_zero()));
+            assert!(matches!(backoff.assess(Ok(7)), Ok(Ok(7))));
+            assert_eq!(logged(name, log::Level::Info, "accepting"), 1);
+        });
     }
 
     #[test]

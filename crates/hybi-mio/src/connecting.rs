@@ -1,0 +1,107 @@
+//! A client connection before it opens: the TCP connect, the request, the response.
+
+use hybi::handshake::ClientHandshake;
+use hybi::{CloseCode, Config, Instant};
+use hybi_std::adapter::mask_rng;
+
+use crate::env::Env;
+use crate::handler::{ConnInfo, Context, Handler};
+use crate::open::Open;
+use crate::socket::{Io, Read, Unsent};
+
+/// Connecting, writing the request, reading the response, until the deadline. The
+/// handler waits here for the connection to open.
+pub(crate) struct Connecting {
+    handshake: ClientHandshake,
+    config: Config,
+    handler: Box<dyn Handler>,
+    request: Unsent,
+    deadline: Instant,
+}
+
+/// How a turn leaves the connection.
+pub(crate) enum Turn {
+    /// Still under way: wait for readiness, or until the deadline.
+    Wait(Box<Connecting>, Instant),
+    /// The server accepted: the connection is open.
+    Open(Box<Open>),
+    /// It could not be established; the handler has heard why (`on_close`, 1006).
+    Failed,
+}
+
+impl Connecting {
+    pub(crate) fn new(
+        handshake: ClientHandshake,
+        config: Config,
+        handler: Box<dyn Handler>,
+        deadline: Instant,
+    ) -> Box<Connecting> {
+        let request = Unsent::new(handshake.request().to_vec());
+        Box::new(Connecting {
+            handshake,
+            config,
+            handler,
+            request,
+            deadline,
+        })
+    }
+
+    /// Finishes the TCP connect, writes the request, reads the response.
+    pub(crate) fn turn(
+        mut self: Box<Self>,
+        io: &mut Io,
+        info: &ConnInfo,
+        env: &mut Env<'_>,
+    ) -> Turn {
+        if env.now >= self.deadline {
+            return self.fail(info, "handshake timed out");
+        }
+        let deadline = self.deadline;
+        if !(io.readable || io.writable) {
+            return Turn::Wait(self, deadline);
+        }
+        if let Ok(Some(e)) | Err(e) = io.socket.take_error() {
+            return self.fail(info, &format!("connect failed: {e}"));
+        }
+        if io.socket.peer_addr().is_err() {
+            return Turn::Wait(self, deadline); // not connected yet
+        }
+        if let Err(e) = self.request.write_to(&mut io.socket) {
+            return self.fail(info, &format!("connect failed: {e}"));
+        }
+        let mut buf = [0u8; 4096];
+        while io.readable {
+            let n = match io.read(&mut buf) {
+                Read::Data(n) => n,
+                Read::Drained => break,
+                Read::End => return self.fail(info, "connection closed during the handshake"),
+                Read::Failed(e) => return self.fail(info, &format!("handshake failed: {e}")),
+            };
+            match self.handshake.receive(&buf[..n]) {
+                Ok(None) => {}
+                Ok(Some(accepted)) => {
+                    let Connecting {
+                        config, handler, ..
+                    } = *self;
+                    // What followed the response in the same read goes to the engine.
+                    let ws = accepted.into_connection(config, mask_rng());
+                    return Turn::Open(Open::start(ws, handler, Unsent::default(), info, env));
+                }
+                Err(e) => return self.fail(info, &format!("handshake failed: {e}")),
+            }
+        }
+        Turn::Wait(self, deadline)
+    }
+
+    fn fail(self: Box<Self>, info: &ConnInfo, why: &str) -> Turn {
+        self.abort(info, why);
+        Turn::Failed
+    }
+
+    /// The connection will not open: the handler hears why (1006), with a context
+    /// whose sends are refused.
+    pub(crate) fn abort(mut self: Box<Self>, info: &ConnInfo, why: &str) {
+        self.handler
+            .on_close(&mut Context::closed(info), CloseCode::ABNORMAL, why);
+    }
+}
