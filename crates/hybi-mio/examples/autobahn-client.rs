@@ -7,6 +7,8 @@
 
 use std::sync::mpsc;
 
+use hybi_mio::ClientOptions;
+use hybi_mio::hybi::deflate::DeflateConfig;
 use hybi_mio::{CloseCode, Context, Handler, Server};
 
 const AGENT: &str = "hybi";
@@ -45,7 +47,9 @@ fn run(loop_: &Server, url: &str, echo: bool) -> Option<String> {
         done: done_tx,
         echo,
     };
-    if let Err(e) = loop_.connect(url, handler) {
+    // permessage-deflate offered (cases 12.* and 13.*).
+    let config = hybi_mio::default_config().with_deflate(Some(DeflateConfig::default()));
+    if let Err(e) = loop_.connect_with(ClientOptions::new(url).config(config), handler) {
         eprintln!("{url}: {e}");
         return None;
     }

@@ -4,6 +4,7 @@
 //! Usage: `cargo run --release -p hybi-mio --example autobahn-server [ADDR]`
 //! (default 127.0.0.1:9003).
 
+use hybi_mio::hybi::deflate::DeflateConfig;
 use hybi_mio::{Context, Handler, Server};
 
 struct Echo;
@@ -23,8 +24,11 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9003".into());
     // Autobahn's 9.* cases send 16 MiB messages; the high-water mark must let an
     // echo of one through.
+    // permessage-deflate accepted when offered (cases 12.* and 13.*).
+    let config = hybi_mio::default_config().with_deflate(Some(DeflateConfig::default()));
     let server = Server::builder()
         .workers(1)
+        .config(config)
         .high_water(64 << 20)
         .fallback(|_| Echo)
         .bind(&addr)?;

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use hybi_mio::hybi::deflate::DeflateConfig;
 use hybi_mio::{CloseCode, Context, Decision, Handler, Sender, Server, UpgradeRequest};
 
 const SERVER_PING: &str = "server ping κόσμε";
@@ -150,7 +151,18 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9010".into());
     let seen = Shared::default();
     let (seen_report, seen_last) = (Arc::clone(&seen), Arc::clone(&seen));
+    // The peers suite's deflate mode (PEERS_DEFLATE=1): every message compressed.
+    let deflate = match std::env::var_os("PEERS_DEFLATE") {
+        Some(v) if v == "1" => Some(DeflateConfig::default().with_threshold(0)),
+        Some(v) if v == "0" || v.is_empty() => None,
+        None => None,
+        Some(v) => {
+            eprintln!("peer-server: PEERS_DEFLATE must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    };
     let server = Server::builder()
+        .config(hybi_mio::default_config().with_deflate(deflate))
         .high_water(64 << 20)
         .route("/echo", |_| Echo)
         .route("/subprotocol", |_| Echo)

@@ -77,7 +77,10 @@ impl Accepting {
 /// factory makes the handler.
 fn upgrade(request: &UpgradeRequest, info: &ConnInfo, env: &mut Env<'_>) -> Turn {
     let (decision, route) = env.app.routes.decide(request);
-    match (request.answer(&decision), route) {
+    match (
+        request.answer_with(&decision, env.app.config.deflate.as_ref()),
+        route,
+    ) {
         (Answer::Upgrade(accepted), Some(factory)) => {
             let preface = Unsent::new(accepted.response().to_bytes());
             let handler = factory(request);

@@ -106,7 +106,10 @@ impl ClientOptions {
         let Some(&addr) = addrs.first() else {
             return Err(ConnectError::Dns(std::io::ErrorKind::NotFound.into()));
         };
-        let request = target.request(&self.protocols, &self.headers, Limits::default());
+        let mut request = target.request(&self.protocols, &self.headers, Limits::default());
+        if let Some(deflate) = self.config.deflate {
+            request = request.deflate(deflate);
+        }
         let handshake = ClientHandshake::new(&request, &mut adapter::mask_rng())
             .map_err(ConnectError::Request)?;
         let socket = mio::net::TcpStream::connect(addr).map_err(ConnectError::Connect)?;

@@ -184,4 +184,10 @@ impl<'a> Context<'a> {
     pub fn is_open(&self) -> bool {
         self.out.as_ref().is_some_and(Outbox::can_send)
     }
+
+    /// The permessage-deflate parameters agreed with the peer, if compression is on
+    /// (offered or accepted when the config's [`deflate`](hybi::Config::deflate) is set).
+    pub fn deflate(&self) -> Option<hybi::deflate::Agreement> {
+        self.out.as_ref().and_then(|o| o.deflate().copied())
+    }
 }

@@ -92,6 +92,10 @@ pub use server::{Server, ServerBuilder};
 pub use hybi::handshake::{Decision, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};
 
+/// The engine this crate drives, for everything not re-exported above (deflate
+/// settings, error types, the handshake module).
+pub use hybi;
+
 /// The receive buffer size of [`default_config`]: 256 KiB.
 pub const READ_BUFFER_SIZE: usize = 256 << 10;
 

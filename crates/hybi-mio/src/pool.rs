@@ -2,8 +2,14 @@
 //! a message and an output buffer while it has bytes in flight and gives them back
 //! when idle, so ten thousand idle connections hold no buffers, the steady state
 //! allocates nothing, and the few buffers in use stay warm in the cache.
+//!
+//! The same goes for permessage-deflate's compressor and inflater, where the agreement
+//! lets a connection forget its compression context between messages (no context
+//! takeover): they are lent while a message is compressed or inflated, so an idle
+//! compressed connection holds no compression state.
 
 use hybi::Connection;
+use hybi::deflate::{Deflater, Inflater};
 
 /// Free buffers kept per kind; more are freed.
 const KEEP: usize = 256;
@@ -35,17 +41,33 @@ impl Shelf {
     }
 }
 
+/// Free compressors and inflaters kept per worker.
+const KEEP_CODECS: usize = 4;
+
 #[derive(Default)]
 pub(crate) struct Pool {
     read: Shelf,
     /// Assembly buffers of large and fragmented messages.
     message: Shelf,
     write: Shelf,
+    // Boxed as the engine lends and takes them: moving a box in and out is a pointer.
+    #[allow(clippy::vec_box)]
+    deflaters: Vec<Box<Deflater>>,
+    #[allow(clippy::vec_box)]
+    inflaters: Vec<Box<Inflater>>,
 }
 
 impl Pool {
-    /// Lends `conn` a receive buffer and a message buffer if it has none.
+    /// Lends `conn` a receive buffer and a message buffer if it has none (and an
+    /// inflater, when it may use a shared one).
     pub(crate) fn lend_read(&mut self, conn: &mut Connection) {
+        if conn.deflate().is_some() {
+            if let Some(inflater) = self.inflaters.pop() {
+                if let Some(unused) = conn.give_inflater(inflater) {
+                    self.inflaters.push(unused);
+                }
+            }
+        }
         if let Some(buf) = self.read.take() {
             if let Some(unused) = conn.give_read_buffer(buf) {
                 self.read.keep(unused);
@@ -58,8 +80,16 @@ impl Pool {
         }
     }
 
-    /// Lends `conn` an output buffer if it has none.
+    /// Lends `conn` an output buffer if it has none (and a compressor, when it may
+    /// use a shared one).
     pub(crate) fn lend_write(&mut self, conn: &mut Connection) {
+        if conn.deflate().is_some() {
+            if let Some(deflater) = self.deflaters.pop() {
+                if let Some(unused) = conn.give_deflater(deflater) {
+                    self.deflaters.push(unused);
+                }
+            }
+        }
         if let Some(buf) = self.write.take() {
             if let Some(unused) = conn.give_output_buffer(buf) {
                 self.write.keep(unused);
@@ -77,6 +107,18 @@ impl Pool {
         }
         if let Some(buf) = conn.take_output_buffer() {
             self.write.keep(buf);
+        }
+        if conn.deflate().is_some() {
+            if let Some(d) = conn.take_deflater() {
+                if self.deflaters.len() < KEEP_CODECS {
+                    self.deflaters.push(d);
+                }
+            }
+            if let Some(i) = conn.take_inflater() {
+                if self.inflaters.len() < KEEP_CODECS {
+                    self.inflaters.push(i);
+                }
+            }
         }
     }
 }

@@ -16,46 +16,51 @@
 //! ## A client and a server, in memory
 //!
 //! ```
-//! use hybi::{CloseCode, Config, Connection, Event, State};
+//! use hybi::{CloseCode, Config, Connection, Event, Next, State};
 //!
 //! // The caller supplies randomness for the client's mask keys.
 //! let mut client = Connection::client(Config::default(), |buf: &mut [u8]| buf.fill(0x5a));
 //! let mut server = Connection::server(Config::default());
 //!
-//! // Move whatever one side wants to write into the other side.
+//! // Move whatever one side wants to write into the other side, as a transport would.
 //! fn pump(from: &mut Connection, to: &mut Connection) {
-//!     while from.has_output() {
-//!         let bytes = from.pending_output();
-//!         let n = bytes.len();
-//!         to.receive(bytes);
-//!         from.consume_output(n);
+//!     while let Some(output) = from.transmit() {
+//!         to.receive(output.bytes());
+//!         let n = output.bytes().len();
+//!         output.consume(n);
 //!     }
 //! }
 //!
 //! client.send_text("hello, hybi").unwrap();
 //! pump(&mut client, &mut server);
-//! // Events borrow the engine's buffer: no copy, no allocation.
-//! while let Some(event) = server.poll_event().unwrap() {
-//!     if let Event::Text(text) = event {
-//!         let reply = text.to_uppercase();
-//!         server.send_text(&reply).unwrap();
+//! // The one drive rule: call next() until it says Wait. Events borrow the engine's
+//! // buffer (no copy, no allocation), and the outbox replies while they do.
+//! loop {
+//!     match server.next() {
+//!         Next::Event(Event::Text(text), mut out) => out.send_text(&text.to_uppercase()).unwrap(),
+//!         Next::Event(..) => {}
+//!         Next::Write(output) => {
+//!             client.receive(output.bytes());
+//!             let n = output.bytes().len();
+//!             output.consume(n);
+//!         }
+//!         Next::Wait(_) | Next::Close(_) => break,
 //!     }
 //! }
-//! pump(&mut server, &mut client);
-//! assert_eq!(client.poll_event().unwrap(), Some(Event::Text("HELLO, HYBI")));
+//! assert!(matches!(client.next(), Next::Event(Event::Text("HELLO, HYBI"), _)));
 //!
 //! // The closing handshake: the client closes, the server echoes the code.
 //! client.close(CloseCode::NORMAL, "done").unwrap();
 //! pump(&mut client, &mut server);
-//! match server.poll_event().unwrap() {
-//!     Some(Event::Close(frame)) => assert_eq!((frame.code, frame.reason), (CloseCode::NORMAL, "done")),
+//! match server.next() {
+//!     Next::Event(Event::Close(frame), _) => assert_eq!((frame.code, frame.reason), (CloseCode::NORMAL, "done")),
 //!     other => panic!("{other:?}"),
 //! }
 //! pump(&mut server, &mut client);
-//! assert!(matches!(client.poll_event().unwrap(), Some(Event::Close(_))));
+//! assert!(matches!(client.next(), Next::Event(Event::Close(_), _)));
 //! assert_eq!(server.state(), State::Closed);
 //! // The server closes TCP first (RFC 6455 §7.1.1).
-//! assert!(server.should_close_transport());
+//! assert!(matches!(server.next(), Next::Close(closed) if closed.is_clean()));
 //! ```
 #![no_std]
 // Two measured fast paths use `unsafe`: `utf8::validated_str` and the AVX2 masking

@@ -3,7 +3,6 @@
 //! codec back when the agreement lets a side forget its context between messages.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use super::{Connection, Core, Role};
 use crate::deflate::codec::TAIL;
@@ -13,7 +12,7 @@ use crate::frame::OpCode;
 /// Compressed output is framed in pieces of at most this much.
 const MAX_COMPRESSED_FRAME: usize = 1 << 20;
 
-/// The compressed-output buffer keeps up to this much capacity between messages.
+/// A compressor's output buffer keeps up to this much between messages.
 const KEEP_SCRATCH: usize = 64 << 10;
 
 /// The extension's state on one connection.
@@ -28,8 +27,6 @@ pub(super) struct DeflateState {
     tx_bits: u8,
     deflater: Option<Box<Deflater>>,
     pub(super) inflater: Option<Box<Inflater>>,
-    /// A message's compressed bytes, before they are framed.
-    scratch: Vec<u8>,
     /// A compressed message is being received: the inflater holds its state.
     pub(super) rx_active: bool,
     /// The fragmented message being sent is compressed.
@@ -58,7 +55,6 @@ impl DeflateState {
             tx_bits,
             deflater: None,
             inflater: None,
-            scratch: Vec::new(),
             rx_active: false,
             tx_fragments: false,
         }
@@ -195,14 +191,16 @@ impl Core {
             return false;
         };
         let (level, bits) = (d.config.level, d.tx_bits);
-        let deflater = d
+        // Taken out while its output is framed (framing borrows the connection); its
+        // output buffer travels with it, so a lent compressor leaves nothing behind.
+        let mut deflater = d
             .deflater
-            .get_or_insert_with(|| Box::new(Deflater::new(level, bits)));
-        let mut scratch = core::mem::take(&mut d.scratch);
-        let compressed = deflater.compress(payload, &mut scratch);
+            .take()
+            .unwrap_or_else(|| Box::new(Deflater::new(level, bits)));
+        let compressed = deflater.compress(payload);
         let ok = compressed.is_some();
         let mut len = compressed.unwrap_or(0);
-        if fin && scratch[..len].ends_with(&TAIL) {
+        if fin && deflater.out[..len].ends_with(&TAIL) {
             len -= TAIL.len();
         }
         if ok && fin && len == 0 {
@@ -210,14 +208,13 @@ impl Core {
             // are not a deflate block (they lack a block header), so an empty end of
             // a compressed message is the single byte 0x00, which completes them
             // into an empty stored block (RFC 7692 §7.2.3.6).
-            if scratch.is_empty() {
-                scratch.push(0);
+            if deflater.out.is_empty() {
+                deflater.out.push(0);
             }
-            scratch[0] = 0;
+            deflater.out[0] = 0;
             len = 1;
         }
-        let message_done = fin;
-        if message_done {
+        if fin {
             d.tx_fragments = false;
             if d.tx_reset {
                 deflater.reset();
@@ -226,7 +223,7 @@ impl Core {
         let whole = first && fin;
         let worse = len >= payload.len();
         if !ok || (whole && worse && d.tx_reset) {
-            d.scratch = scratch;
+            d.deflater = Some(deflater);
             return false;
         }
         // A large message goes out in frames of at most 1 MiB: compressing can grow
@@ -235,21 +232,15 @@ impl Core {
         let mut at = 0;
         let mut op = opcode;
         while len - at > MAX_COMPRESSED_FRAME {
-            self.write_frame_rsv(
-                op,
-                false,
-                first && at == 0,
-                &scratch[at..at + MAX_COMPRESSED_FRAME],
-            );
+            let piece = &deflater.out[at..at + MAX_COMPRESSED_FRAME];
+            self.write_frame_rsv(op, false, first && at == 0, piece);
             at += MAX_COMPRESSED_FRAME;
             op = OpCode::Continuation;
         }
-        self.write_frame_rsv(op, fin, first && at == 0, &scratch[at..len]);
+        self.write_frame_rsv(op, fin, first && at == 0, &deflater.out[at..len]);
+        deflater.trim_output(KEEP_SCRATCH);
         if let Some(d) = self.deflate.as_deref_mut() {
-            // Kept for the next message, unless a large one left it large.
-            if scratch.len() <= KEEP_SCRATCH {
-                d.scratch = scratch;
-            }
+            d.deflater = Some(deflater);
         }
         true
     }

@@ -86,6 +86,13 @@ impl Transmit<'_> {
         self.core.out.is_empty()
     }
 
+    /// When the engine next needs the time while this output waits for the transport
+    /// (the close or pong timeout may give up on a peer that reads nothing): a driver
+    /// whose write blocks waits for writability, input or this deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.core.next_deadline()
+    }
+
     /// Marks `n` bytes, from the start of the queue, as written.
     ///
     /// # Panics
@@ -186,7 +193,7 @@ impl Connection {
             core.end_of_input();
         }
         if !core.transport_dead {
-            core.flush_pong();
+            core.release_pong();
         }
         if !core.transport_dead && !core.out.is_empty() {
             return Next::Write(Transmit {
@@ -196,7 +203,7 @@ impl Connection {
         if self.transport_closable() {
             return Next::Close(self.closed());
         }
-        Next::Wait(self.poll_timeout())
+        Next::Wait(self.core.next_deadline())
     }
 
     /// The queued output, for a driver that writes without taking events (a writer
@@ -208,7 +215,7 @@ impl Connection {
         if core.transport_dead {
             return None;
         }
-        core.flush_pong();
+        core.release_pong();
         if core.out.is_empty() {
             None
         } else {
@@ -254,6 +261,16 @@ impl Core {
         self.note_cause(Error::UnexpectedEof);
         if !self.out.is_empty() {
             self.close_timer = super::timers::Timer::arm(self.now, self.config.close_timeout);
+        }
+    }
+
+    /// Encodes the pong held for a peer that does not read, once the output it waits
+    /// behind has drained below the coalescing mark: while the output stays backed
+    /// up, later pings replace it instead of each adding a pong (a driver that defers
+    /// its writes while reading asks for output after every read).
+    fn release_pong(&mut self) {
+        if self.out.len() < super::PONG_COALESCE_AT {
+            self.flush_pong();
         }
     }
 

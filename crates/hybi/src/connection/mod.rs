@@ -136,7 +136,6 @@ struct Core {
     /// The client's wait for the server to close the transport is over.
     close_wait_over: bool,
     peer_close: Option<(CloseCode, [u8; MAX_REASON_LEN], u8)>,
-    pending_error: Option<Error>,
     /// Why the connection is ending, if not by a closing handshake the application
     /// started or answered (reported by [`Next::Close`]).
     cause: Option<Error>,
@@ -155,21 +154,24 @@ struct Core {
 /// A client and a server engine, wired back to back in memory:
 ///
 /// ```
-/// use hybi::{Config, Connection, Event};
+/// use hybi::{Config, Connection, Event, Next};
 ///
 /// let mut client = Connection::client(Config::default(), |buf: &mut [u8]| buf.fill(7));
 /// let mut server = Connection::server(Config::default());
 ///
 /// client.send_text("hello").unwrap();
-/// server.receive(client.pending_output());
-/// let written = client.buffered_output();
-/// client.consume_output(written);
+/// let Next::Write(output) = client.next() else { panic!("the frame to write") };
+/// server.receive(output.bytes());
+/// let written = output.len();
+/// output.consume(written);
 ///
-/// match server.poll_event().unwrap() {
-///     Some(Event::Text(text)) => assert_eq!(text, "hello"),
+/// match server.next() {
+///     Next::Event(Event::Text(text), _) => assert_eq!(text, "hello"),
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
+///
+/// Drive it with [`next`](Self::next): the whole contract is there.
 pub struct Connection {
     input: Input,
     core: Core,
@@ -222,7 +224,6 @@ impl Connection {
                 eof: false,
                 close_wait_over: false,
                 peer_close: None,
-                pending_error: None,
                 cause: None,
                 deflate: None,
                 now: None,
@@ -266,19 +267,6 @@ impl Connection {
         self.state() == State::Open
     }
 
-    /// True when the caller should now close the transport: the output is written and
-    /// either the connection failed or timed out, or the closing handshake is complete
-    /// and we are the server (which closes TCP first, RFC 6455 §7.1.1) or a client whose
-    /// wait for the server to do so is over ([`Config::close_timeout`], or end of input).
-    pub fn should_close_transport(&self) -> bool {
-        let c = &self.core;
-        if !c.out.is_empty() && !c.transport_dead {
-            return false;
-        }
-        c.failed
-            || (c.close_sent && c.close_received && (c.role == Role::Server || c.close_wait_over))
-    }
-
     /// The peer's close code and reason, once its close frame has arrived.
     pub fn peer_close(&self) -> Option<(CloseCode, &str)> {
         self.core.peer_close.as_ref().map(|(code, reason, len)| {
@@ -291,11 +279,24 @@ impl Connection {
 
     // ---------------------------------------------------------------- timers
 
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
-    /// [`Instant::ZERO`] means "now": a timer was started before the engine was given
-    /// the time.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let c = &self.core;
+    /// Gives the engine the current time and fires what is due: keepalive pings, the
+    /// pong deadline, the idle timeout and the close timeout. What follows comes out of
+    /// the next [`next`](Self::next) (a ping to write, a close frame, the end).
+    ///
+    /// Call it when the deadline of [`Next::Wait`] (or of a pending
+    /// [`Next::Write`]: [`Transmit::deadline`]) passes, and whenever you have
+    /// a fresh time (before waiting on the transport, say): timers started by a send are
+    /// measured from the last time given.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+}
+
+impl Core {
+    /// When `handle_timeout` must next be called, if ever. [`Instant::ZERO`] means
+    /// "now": a timer was started before the engine was given the time.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let c = self;
         if c.transport_dead {
             return None;
         }
@@ -315,19 +316,6 @@ impl Connection {
         next
     }
 
-    /// Gives the engine the current time and fires what is due: keepalive pings, the
-    /// pong deadline, the idle timeout and the close timeout. Errors surface from the
-    /// next [`poll_event`](Self::poll_event).
-    ///
-    /// Call it when [`poll_timeout`](Self::poll_timeout) passes, and whenever you have
-    /// a fresh time (before waiting on the transport, say): timers started by a send are
-    /// measured from the last time given.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-}
-
-impl Core {
     fn note_rx(&mut self) {
         self.last_rx = self.now;
         self.pong_timer = Timer::Off;

@@ -265,42 +265,6 @@ impl Connection {
         self.input.end - self.input.pos
     }
 
-    /// The next event from the bytes received so far.
-    ///
-    /// Returns `Ok(None)` when more input is needed. An `Err` reports each way the
-    /// connection stops (see [`Error`]); the matching close frame, if any, is already
-    /// queued. After an error nothing more is delivered, with one exception:
-    /// [`Error::IdleTimeout`] starts a normal closing handshake, so the peer's data and
-    /// close frame can still follow (or, if it stays silent, [`Error::CloseTimeout`]). Call it until `Ok(None)` after every
-    /// [`receive`](Self::receive) or [`commit`](Self::commit).
-    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
-        Ok(self.poll_event_with_outbox()?.map(|(event, _)| event))
-    }
-
-    /// Like [`poll_event`](Self::poll_event), and also hands out the connection's
-    /// [`Outbox`], so the caller can send (an echo, a reply) while the event still
-    /// borrows the received bytes: no copy of the payload in between.
-    pub fn poll_event_with_outbox(&mut self) -> Result<Option<(Event<'_>, Outbox<'_>)>, Error> {
-        if let Some(e) = self.core.pending_error.take() {
-            return Err(e);
-        }
-        match self.step()? {
-            Some(ready) => {
-                let ready = self.check(ready)?;
-                Ok(Some(self.materialize(ready)))
-            }
-            None => {
-                let core = &mut self.core;
-                if core.eof && !core.close_received && !core.failed {
-                    core.abandon();
-                    core.note_cause(Error::UnexpectedEof);
-                    return Err(Error::UnexpectedEof);
-                }
-                Ok(None)
-            }
-        }
-    }
-
     /// The next event found in the input, checked ([`check`](Self::check)); `None`
     /// when more input is needed or the connection failed (the failure is recorded).
     pub(super) fn next_ready(&mut self) -> Option<Ready> {

@@ -16,34 +16,6 @@ use crate::utf8::Utf8Validator;
 impl Connection {
     // ---------------------------------------------------------------- output
 
-    /// The next contiguous bytes to write to the transport (empty when there is
-    /// nothing to write). After writing some, call [`consume_output`](Self::consume_output).
-    pub fn pending_output(&mut self) -> &[u8] {
-        self.core.flush_pong();
-        self.core.out.first_chunk()
-    }
-
-    /// Fills `slices` with the bytes to write, in order, for a vectored write (a
-    /// frame header and a payload queued by value are separate slices). Returns how
-    /// many slices were filled.
-    pub fn pending_output_vectored<'a>(&'a mut self, slices: &mut [&'a [u8]]) -> usize {
-        self.core.flush_pong();
-        self.core.out.chunks(slices)
-    }
-
-    /// Marks `n` bytes of the pending output as written.
-    ///
-    /// # Panics
-    /// If `n` exceeds [`buffered_output`](Self::buffered_output).
-    pub fn consume_output(&mut self, n: usize) {
-        self.core.out.advance(n);
-    }
-
-    /// True if there are bytes to write (including a pong not yet encoded).
-    pub fn has_output(&self) -> bool {
-        !self.core.out.is_empty() || self.core.pending_pong.is_some()
-    }
-
     /// Bytes queued and not yet written: what a caller applies backpressure on.
     pub fn buffered_output(&self) -> usize {
         self.core.buffered_output()
@@ -142,22 +114,23 @@ impl Connection {
 
 /// The sending half of a [`Connection`], borrowed separately from its received data.
 ///
-/// [`Connection::poll_event_with_outbox`] returns one next to each event, so an echo
-/// copies the received payload straight from the receive buffer into the output
-/// queue, with no copy in between:
+/// [`Connection::next`] returns one next to each event ([`Next::Event`](crate::Next::Event)),
+/// so an echo copies the received payload straight from the receive buffer into the
+/// output queue, with no copy in between:
 ///
 /// ```
-/// use hybi::{Config, Connection, Event};
+/// use hybi::{Config, Connection, Event, Next};
 /// let mut client = Connection::client(Config::default(), |b: &mut [u8]| b.fill(1));
 /// let mut server = Connection::server(Config::default());
 /// client.send_binary(b"echo me").unwrap();
-/// server.receive(client.pending_output());
-/// while let Some((event, mut out)) = server.poll_event_with_outbox().unwrap() {
+/// let output = client.transmit().unwrap();
+/// server.receive(output.bytes());
+/// while let Next::Event(event, mut out) = server.next() {
 ///     if let Event::Binary(data) = event {
 ///         out.send_binary(data).unwrap();
 ///     }
 /// }
-/// assert_eq!(server.pending_output(), b"\x82\x07echo me");
+/// assert_eq!(server.transmit().unwrap().bytes(), b"\x82\x07echo me");
 /// ```
 pub struct Outbox<'a> {
     pub(super) core: &'a mut Core,
@@ -282,6 +255,11 @@ impl Outbox<'_> {
     /// [`Connection::output_queued`]).
     pub fn output_queued(&self) -> u64 {
         self.core.out.queued_total()
+    }
+
+    /// The permessage-deflate parameters in force, if the extension was agreed.
+    pub fn deflate(&self) -> Option<&crate::deflate::Agreement> {
+        self.core.deflate.as_deref().map(|d| &d.agreement)
     }
 
     /// True until a close frame is sent or received, or the connection fails.

@@ -70,7 +70,6 @@ impl Core {
                 self.abandon();
             } else {
                 self.abandon();
-                self.pending_error = Some(Error::CloseTimeout);
                 self.note_cause(Error::CloseTimeout);
             }
         }
@@ -80,7 +79,6 @@ impl Core {
         if self.pong_timer.expired(now) {
             self.abandon();
             self.out.discard();
-            self.pending_error = Some(Error::PongTimeout);
             self.note_cause(Error::PongTimeout);
             return;
         }
@@ -88,7 +86,6 @@ impl Core {
         if let Some(idle) = self.config.idle_timeout {
             if now >= last_rx + idle {
                 self.send_close(Some(CloseCode::GOING_AWAY), "idle timeout");
-                self.pending_error = Some(Error::IdleTimeout);
                 self.note_cause(Error::IdleTimeout);
                 return;
             }

@@ -14,6 +14,9 @@ pub struct Deflater {
     z: zlib_rs::Deflate,
     bits: u8,
     level: u8,
+    /// The compressed bytes of the message last compressed (kept initialized to its
+    /// length, reused from message to message).
+    pub(crate) out: Vec<u8>,
 }
 
 impl fmt::Debug for Deflater {
@@ -36,6 +39,7 @@ impl Deflater {
             z: zlib_rs::Deflate::new(i32::from(level), false, bits),
             bits,
             level,
+            out: Vec::new(),
         }
     }
 
@@ -50,11 +54,19 @@ impl Deflater {
         self.z.reset();
     }
 
-    /// Compresses `input`, sync-flushed, into `out` from its start and returns the
-    /// length written (ending with [`TAIL`]), or `None` if the compressor failed (its
-    /// state is then reset). `out` is kept initialized to its length and grows as
-    /// needed, so a buffer reused from message to message is not zeroed again.
-    pub(crate) fn compress(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    /// Drops the output buffer if a large message left it larger than `keep`.
+    pub(crate) fn trim_output(&mut self, keep: usize) {
+        if self.out.len() > keep {
+            self.out = Vec::new();
+        }
+    }
+
+    /// Compresses `input`, sync-flushed, into [`out`](Self::out) from its start and
+    /// returns the length written (ending with [`TAIL`]), or `None` if the compressor
+    /// failed (its state is then reset). The buffer is kept initialized to its length
+    /// and grows as needed, so it is not zeroed again from message to message.
+    pub(crate) fn compress(&mut self, mut input: &[u8]) -> Option<usize> {
+        let out = &mut self.out;
         // Room for the data plus a little: deflate never expands by more than a few
         // bytes per 16 KiB block.
         let need = input.len() + input.len() / 1024 * 5 + 64;

@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use hybi::handshake::{ClientHandshake, ClientRequest, ServerHandshake};
-//! use hybi::{Config, Event};
+//! use hybi::{Config, Event, Next};
 //!
 //! // Client: the request, with a key from the caller's random source.
 //! let mut rng = |buf: &mut [u8]| buf.fill(0x42); // use a CSPRNG in real code
@@ -52,19 +52,20 @@
 //! // Client: the response arrives, followed at once by a first frame from the server.
 //! server_conn.send_text("welcome").unwrap();
 //! let mut wire = response;
-//! wire.extend_from_slice(server_conn.pending_output());
-//! let n = server_conn.buffered_output();
-//! server_conn.consume_output(n);
+//! let output = server_conn.transmit().unwrap();
+//! wire.extend_from_slice(output.bytes());
+//! let n = output.len();
+//! output.consume(n);
 //! let opened = client.receive(&wire).unwrap().expect("a whole response");
 //! assert_eq!(opened.protocol(), Some("chat.v1"));
 //! assert_eq!(opened.headers().get_str("x-served-by"), Some("hybi"));
 //! let mut client_conn = opened.into_connection(Config::default(), rng);
-//! assert_eq!(client_conn.poll_event().unwrap(), Some(Event::Text("welcome")));
+//! assert!(matches!(client_conn.next(), Next::Event(Event::Text("welcome"), _)));
 //!
 //! // And a message the other way, through the resulting connections.
 //! client_conn.send_text("hello").unwrap();
-//! server_conn.receive(client_conn.pending_output());
-//! assert_eq!(server_conn.poll_event().unwrap(), Some(Event::Text("hello")));
+//! server_conn.receive(client_conn.transmit().unwrap().bytes());
+//! assert!(matches!(server_conn.next(), Next::Event(Event::Text("hello"), _)));
 //! ```
 
 mod client;
