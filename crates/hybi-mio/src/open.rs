@@ -3,9 +3,8 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::time::Duration;
 
-use hybi::{CloseCode, Closed, Config, Connection, Event, Instant, Next};
+use hybi::{CloseCode, Closed, Connection, Event, Instant, Next};
 
 use crate::app::SlowPeer;
 use crate::env::Env;
@@ -111,8 +110,9 @@ impl Open {
                 }
                 Next::Write(out) if reading && (blocked || out.len() < flush_at) => Act::Read,
                 Next::Write(_) if broken => Act::Discard,
-                // The engine names no deadline while output waits: look again soon.
-                Next::Write(_) if blocked => break Some(env.now + recheck(self.ws.config())),
+                // Waiting for the socket, and for the engine's timers (a close or pong
+                // timeout gives up on a peer that reads nothing).
+                Next::Write(out) if blocked => break out.deadline(),
                 Next::Write(_) => Act::Write,
                 Next::Wait(_) if reading => Act::Read,
                 // The 101 goes out even when the engine has nothing to add to it.
@@ -351,11 +351,3 @@ fn ending(closed: &Closed<'_>) -> (CloseCode, String) {
     (closed.code(), reason)
 }
 
-/// How soon a connection whose output waits for the socket looks at the engine's
-/// timers again: `Next::Write` carries no deadline, and a peer that reads nothing
-/// would otherwise keep a close or pong timeout from firing. A quarter of the shorter
-/// of the two, within 10 ms and 1 s.
-fn recheck(config: &Config) -> Duration {
-    let shortest = config.close_timeout.min(config.pong_timeout);
-    (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
-}
