@@ -52,7 +52,9 @@ enum Abort {
 }
 
 pub(crate) fn run(args: &ConnectArgs) -> Exit {
-    let mut builder = ClientBuilder::new(&args.url);
+    let deflate = (!args.no_deflate).then(hybi_std::hybi::deflate::DeflateConfig::default);
+    let mut builder =
+        ClientBuilder::new(&args.url).config(hybi_std::default_config().with_deflate(deflate));
     for p in &args.protocols {
         builder = builder.protocol(p);
     }

@@ -221,7 +221,12 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             started: false,
             closing: false,
         };
-        let config = hybi_mio::default_config().with_strict_masking(!args.accept_masked);
+        let config = hybi_mio::default_config()
+            .with_strict_masking(!args.accept_masked)
+            .with_deflate(
+                args.deflate
+                    .then(hybi_mio::hybi::deflate::DeflateConfig::default),
+            );
         let options = hybi_mio::ClientOptions::new(&args.url).config(config);
         if let Err(e) = event_loop.connect_with(options, conn) {
             eprintln!("hybi load: {e}");

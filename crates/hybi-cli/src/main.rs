@@ -44,6 +44,11 @@ pub(crate) struct ServeArgs {
     /// Seconds a closing connection gets to finish its closing handshake on Ctrl-C.
     #[arg(long, default_value_t = 5)]
     pub(crate) grace: u64,
+    /// Do not accept permessage-deflate (by default it is accepted when offered, as
+    /// browsers do, without context takeover: an idle connection keeps no
+    /// compression state).
+    #[arg(long)]
+    pub(crate) no_deflate: bool,
 }
 
 /// `hybi connect` options.
@@ -64,6 +69,9 @@ pub(crate) struct ConnectArgs {
     /// Send a ping every SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub(crate) ping: Option<f64>,
+    /// Do not offer permessage-deflate (offered by default).
+    #[arg(long)]
+    pub(crate) no_deflate: bool,
 }
 
 /// `hybi load` options.
@@ -103,6 +111,9 @@ pub(crate) struct LoadArgs {
     /// a raw TCP echo that returns our frames byte for byte, the harness's ceiling.
     #[arg(long)]
     pub(crate) accept_masked: bool,
+    /// Offer permessage-deflate (compressed messages both ways).
+    #[arg(long)]
+    pub(crate) deflate: bool,
 }
 
 fn main() -> ExitCode {

@@ -88,7 +88,13 @@ impl<H: Handler> Handler for Logged<H> {
 pub(crate) fn run(args: &ServeArgs) -> Exit {
     let chat = room::Chat::default();
     let mut builder = Server::builder()
-        .config(hybi_mio::default_config().with_max_message_size(16 << 20))
+        .config(
+            hybi_mio::default_config()
+                .with_max_message_size(16 << 20)
+                .with_deflate((!args.no_deflate).then(|| {
+                    hybi_mio::hybi::deflate::DeflateConfig::default().without_context_takeover()
+                })),
+        )
         .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
         .route("/echo", |req| Logged::new(req.path(), Echo))
         .route("/chat", move |req| Logged::new(req.path(), chat.member()))

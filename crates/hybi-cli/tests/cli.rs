@@ -29,9 +29,14 @@ struct Serve {
 
 impl Serve {
     fn start() -> Serve {
+        Serve::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Serve {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut child = hybi()
             .args(["serve", "--addr", &addr, "--workers", "1", "--grace", "3"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -571,4 +576,48 @@ fn lines_of(output: impl Read + Send + 'static) -> mpsc::Receiver<String> {
         }
     });
     rx
+}
+
+/// The `Sec-WebSocket-Extensions` answer of `hybi serve` to a browser-like offer.
+fn extensions_answered(serve: &Serve) -> Option<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(&serve.addr).unwrap();
+    write!(
+        s,
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    head.lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: "))
+        .map(str::to_owned)
+}
+
+#[test]
+fn serve_and_connect_compress_unless_told_not_to() {
+    let serve = Serve::start();
+    let answer = extensions_answered(&serve).expect("deflate accepted");
+    assert!(answer.starts_with("permessage-deflate"), "{answer}");
+    assert!(
+        answer.contains("server_no_context_takeover")
+            && answer.contains("client_no_context_takeover")
+    );
+    // hybi connect offers it; the echo goes through compressed.
+    let long = "compress me ".repeat(100);
+    let out = connect(&[&serve.url("/echo")], &format!("{long}\n"));
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains(&long));
+    let plain = Serve::start_with(&["--no-deflate"]);
+    assert_eq!(extensions_answered(&plain), None);
+    let out = connect(&["--no-deflate", &plain.url("/echo")], "plain\n");
+    assert!(text(&out.stdout).contains("plain"));
 }

@@ -350,4 +350,3 @@ fn ending(closed: &Closed<'_>) -> (CloseCode, String) {
     };
     (closed.code(), reason)
 }
-
