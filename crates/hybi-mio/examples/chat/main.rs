@@ -25,7 +25,11 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let chat = room::Chat::default();
+    // Browsers offer permessage-deflate on every connection: accept it, keeping no
+    // compression context, so an idle member costs no compression state.
+    let deflate = hybi_mio::hybi::deflate::DeflateConfig::default().without_context_takeover();
     let server = Server::builder()
+        .config(hybi_mio::default_config().with_deflate(Some(deflate)))
         .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
         .route("/chat", move |_| chat.member())
         .route("/echo", |_| Echo)
