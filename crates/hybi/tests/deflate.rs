@@ -260,12 +260,28 @@ fn a_compressor_and_an_inflater_can_be_lent_when_no_context_is_kept() {
     c2.send_text(&json(1000)).unwrap();
     let (events, _) = carry(&mut c2, &mut s2);
     assert_eq!(events, [Ev::Text(json(1000))]);
-    // With context takeover the state belongs to the connection.
+    // With context takeover the compressor's state belongs to the connection; the
+    // peer's context is kept as its last window of bytes, so the inflater can go and
+    // a fresh one is primed with it: messages that refer back still inflate.
     let (mut c3, mut s3) = pair(Agreement::default(), DeflateConfig::default());
-    c3.send_text(&json(1000)).unwrap();
+    let text = json(1000);
+    c3.send_text(&text).unwrap();
     carry(&mut c3, &mut s3);
     assert!(c3.take_deflater().is_none());
-    assert!(s3.take_inflater().is_none());
+    for round in 0..4 {
+        let inflater = s3.take_inflater().expect("between messages it can go");
+        // Lend it elsewhere (it inflates another connection's message) meanwhile.
+        let (mut c4, mut s4) = pair(Agreement::default(), DeflateConfig::default());
+        assert!(s4.give_inflater(inflater).is_none());
+        c4.send_text(&json(500 + round)).unwrap();
+        carry(&mut c4, &mut s4);
+        let back = s4.take_inflater().unwrap();
+        assert!(s3.give_inflater(back).is_none());
+        c3.send_text(&text).unwrap();
+        let (events, sent) = carry(&mut c3, &mut s3);
+        assert_eq!(events, [Ev::Text(text.clone())], "round {round}");
+        assert!(sent[0].payload.len() < 100, "refers back to the earlier message");
+    }
 }
 
 #[test]

@@ -410,3 +410,50 @@ fn a_small_frame_that_inflates_to_a_gigabyte_fails_within_the_limit() {
         LIMIT >> 10
     );
 }
+
+#[test]
+fn a_peers_compression_context_costs_its_window_not_an_inflater() {
+    // A server that keeps no compression context of its own (server_no_context_takeover)
+    // while its client does: between messages the server connection holds the last
+    // window of what the client's messages inflated to, and a driver's pool holds the
+    // inflater, as hybi-mio's workers do.
+    use hybi::deflate::{Agreement, DeflateConfig, Inflater};
+    for bits in [15u8, 12] {
+        let agreement = Agreement {
+            server_no_context_takeover: true,
+            client_max_window_bits: bits,
+            ..Agreement::default()
+        };
+        let mut c = client_with(Config::default());
+        c.enable_deflate(agreement, DeflateConfig::default());
+        let mut wire = Vec::new();
+        for i in 0..200 {
+            let text: String = (0..60)
+                .map(|k| format!("{{\"id\":{},\"user\":\"u{}\"}},", i * 60 + k, (i + k) % 11))
+                .collect();
+            c.send_text(&text).unwrap();
+            wire.extend(take_output(&mut c));
+        }
+        let mut pool = Some(Box::new(Inflater::new()));
+        let mut s = Connection::server(Config::default());
+        let base = LIVE.with(Cell::get);
+        s.enable_deflate(agreement, DeflateConfig::default());
+        let mut got = 0;
+        for chunk in wire.chunks(4096) {
+            if let Some(i) = pool.take() {
+                pool = s.give_inflater(i);
+            }
+            s.receive(chunk);
+            got += drain(&mut s).len();
+            pool = pool.or_else(|| s.take_inflater());
+            let _ = s.take_read_buffer();
+            let _ = s.take_message_buffer();
+        }
+        assert_eq!(got, 200);
+        let held = LIVE.with(Cell::get) - base;
+        let window = 1usize << bits;
+        eprintln!("{bits} bits: {} B held between messages", held);
+        assert!(held <= 2 * window + 1024, "{held} bytes at {bits} bits");
+        assert!(pool.is_some(), "the inflater went back to the pool");
+    }
+}

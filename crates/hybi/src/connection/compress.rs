@@ -3,6 +3,7 @@
 //! codec back when the agreement lets a side forget its context between messages.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use super::{Connection, Core, Role};
 use crate::deflate::codec::TAIL;
@@ -29,22 +30,33 @@ pub(super) struct DeflateState {
     pub(super) inflater: Option<Box<Inflater>>,
     /// A compressed message is being received: the inflater holds its state.
     pub(super) rx_active: bool,
+    /// With the peer's context takeover: the last bytes its messages inflated to,
+    /// which its next message may refer back to (kept between `window` and twice
+    /// that), so that a lent inflater can be primed with them: the context then costs
+    /// the window's bytes instead of an inflater per connection.
+    rx_history: Vec<u8>,
+    /// The peer's window: how far back its references reach.
+    rx_window: usize,
+    /// The inflater holds this connection's context (it was not lent away since).
+    rx_primed: bool,
     /// The fragmented message being sent is compressed.
     pub(super) tx_fragments: bool,
 }
 
 impl DeflateState {
     pub(super) fn new(role: Role, agreement: Agreement, config: DeflateConfig) -> DeflateState {
-        let (tx_reset, rx_reset, tx_bits) = match role {
+        let (tx_reset, rx_reset, tx_bits, rx_bits) = match role {
             Role::Server => (
                 agreement.server_no_context_takeover,
                 agreement.client_no_context_takeover,
                 agreement.server_max_window_bits,
+                agreement.client_max_window_bits,
             ),
             Role::Client => (
                 agreement.client_no_context_takeover,
                 agreement.server_no_context_takeover,
                 agreement.client_max_window_bits,
+                agreement.server_max_window_bits,
             ),
         };
         DeflateState {
@@ -56,15 +68,56 @@ impl DeflateState {
             deflater: None,
             inflater: None,
             rx_active: false,
+            rx_history: Vec::new(),
+            rx_window: 1 << rx_bits.clamp(8, 15),
+            rx_primed: false,
             tx_fragments: false,
         }
     }
 
-    /// The inflater, made on first use if none was lent.
-    pub(super) fn inflater(&mut self) -> &mut Inflater {
+    /// The inflater, made on first use if none was lent; at a message's start, one
+    /// that was lent is primed with the peer's context (or reset, without takeover).
+    /// `None` if priming failed (never with a valid history).
+    pub(super) fn inflater(&mut self) -> Option<&mut Inflater> {
+        let inflater = self
+            .inflater
+            .get_or_insert_with(|| Box::new(Inflater::new()));
+        if !self.rx_active && !self.rx_primed {
+            let keep = self.rx_history.len().min(self.rx_window);
+            let history = if self.rx_reset {
+                &[][..]
+            } else {
+                &self.rx_history[self.rx_history.len() - keep..]
+            };
+            if !inflater.prime(history) {
+                return None;
+            }
+            self.rx_primed = true;
+        }
         self.rx_active = true;
-        self.inflater
-            .get_or_insert_with(|| Box::new(Inflater::new()))
+        Some(inflater)
+    }
+
+    /// Bytes the current message inflated to: with the peer's context takeover, they
+    /// join the history its later messages may refer to.
+    pub(super) fn inflated(&mut self, bytes: &[u8]) {
+        if self.rx_reset || bytes.is_empty() {
+            return;
+        }
+        let window = self.rx_window;
+        if self.rx_history.capacity() < 2 * window {
+            self.rx_history.reserve_exact(2 * window - self.rx_history.len());
+        }
+        let bytes = &bytes[bytes.len().saturating_sub(window)..];
+        if self.rx_history.len() + bytes.len() > 2 * window {
+            // Keep what the next message may still reach: the last window, counting
+            // the new bytes.
+            let keep = window - bytes.len();
+            let from = self.rx_history.len() - keep.min(self.rx_history.len());
+            self.rx_history.copy_within(from.., 0);
+            self.rx_history.truncate(self.rx_history.len() - from);
+        }
+        self.rx_history.extend_from_slice(bytes);
     }
 
     /// A compressed message has been received whole.
@@ -72,6 +125,9 @@ impl DeflateState {
         self.rx_active = false;
         if let Some(inflater) = self.inflater.as_mut() {
             // A peer that ended its stream with a final block starts a new one next.
+            if inflater.ended() {
+                self.rx_history.clear();
+            }
             if self.rx_reset || inflater.ended() {
                 inflater.reset();
             }
@@ -128,22 +184,28 @@ impl Connection {
         }
     }
 
-    /// Hands back the inflater when it holds nothing the connection needs (the peer
-    /// agreed to no context takeover, and no compressed message is half received).
+    /// Hands back the inflater when no compressed message is half received, so a
+    /// driver can keep a few per thread for all its connections. With the peer's
+    /// context takeover the connection keeps that context as the last window of bytes
+    /// the peer's messages inflated to, and primes the next inflater it gets with
+    /// them: an idle connection then holds that window (at most twice 2^bits bytes)
+    /// instead of an inflater.
     pub fn take_inflater(&mut self) -> Option<Box<Inflater>> {
         let d = self.core.deflate.as_deref_mut()?;
-        if !d.rx_reset || d.rx_active {
+        if d.rx_active {
             return None;
         }
+        d.rx_primed = false;
         d.inflater.take()
     }
 
     /// Lends the connection an inflater; returns it if the connection has its own or
-    /// does not use one. Its state must be reset ([`Inflater::reset`]).
+    /// does not use one. Whatever its state, the connection primes it before use.
     pub fn give_inflater(&mut self, inflater: Box<Inflater>) -> Option<Box<Inflater>> {
         match self.core.deflate.as_deref_mut() {
-            Some(d) if d.inflater.is_none() && d.rx_reset => {
+            Some(d) if d.inflater.is_none() => {
                 d.inflater = Some(inflater);
+                d.rx_primed = false;
                 None
             }
             _ => Some(inflater),

@@ -378,7 +378,9 @@ impl Connection {
         let Some(deflate) = core.deflate.as_deref_mut() else {
             return Err(core.fail(ProtocolError::ReservedBits));
         };
-        let inflater = deflate.inflater();
+        let Some(inflater) = deflate.inflater() else {
+            return Err(core.fail(ProtocolError::InvalidCompressedData));
+        };
         let mut src = &input.buf[pos..pos + take];
         let mut tail = usize::from(message.tail);
         let out_start = if streaming { 0 } else { input.msg_len };
@@ -438,6 +440,9 @@ impl Connection {
         };
         if let Some(e) = failed {
             return Err(core.fail(e));
+        }
+        if let Some(d) = core.deflate.as_deref_mut() {
+            d.inflated(&input.msg[out_start..out_end]);
         }
         let consumed = take - src.len();
         frame.done += consumed;

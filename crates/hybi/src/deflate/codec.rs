@@ -144,6 +144,14 @@ impl Inflater {
         self.ended = false;
     }
 
+    /// Starts a stream that continues from `history` (the peer's earlier messages,
+    /// which its back-references may reach: context takeover), as if the inflater had
+    /// inflated them itself.
+    pub(crate) fn prime(&mut self, history: &[u8]) -> bool {
+        self.reset();
+        history.is_empty() || self.z.set_dictionary(history).is_ok()
+    }
+
     /// True after the peer ended its deflate stream with a final block: the inflater
     /// must be reset before the next message.
     pub(crate) fn ended(&self) -> bool {
