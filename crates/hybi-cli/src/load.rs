@@ -59,12 +59,14 @@ impl Shared {
 /// One load connection.
 struct LoadConn {
     shared: Arc<Shared>,
-    payload: Vec<u8>,
+    /// The messages sent, in turn (one, or with `--json-payload` a set of different ones).
+    payloads: Arc<Vec<Vec<u8>>>,
+    turn: usize,
     text: bool,
     verify: bool,
     inflight: usize,
-    /// Send times of the messages in flight, oldest first.
-    sent_at: VecDeque<u64>,
+    /// Send times of the messages in flight, oldest first, and which payload each was.
+    sent_at: VecDeque<(u64, usize)>,
     latency: Histogram,
     opened: bool,
     /// The connection's messages have started.
@@ -74,15 +76,18 @@ struct LoadConn {
 
 impl LoadConn {
     fn send(&mut self, ctx: &mut Context<'_>) {
-        self.sent_at.push_back(self.shared.now());
+        let index = self.turn % self.payloads.len();
+        self.turn = self.turn.wrapping_add(1);
+        self.sent_at.push_back((self.shared.now(), index));
+        let payload = &self.payloads[index];
         let sent = if self.text {
             // The payload is ASCII, checked when it was made.
-            match std::str::from_utf8(&self.payload) {
+            match std::str::from_utf8(payload) {
                 Ok(t) => ctx.send_text(t),
-                Err(_) => ctx.send_binary(&self.payload),
+                Err(_) => ctx.send_binary(payload),
             }
         } else {
-            ctx.send_binary(&self.payload)
+            ctx.send_binary(payload)
         };
         if let Err(e) = sent {
             self.shared.error(format!("send failed: {e}"));
@@ -91,14 +96,15 @@ impl LoadConn {
 
     fn echo(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
         let now = self.shared.now();
-        let Some(sent) = self.sent_at.pop_front() else {
+        let Some((sent, index)) = self.sent_at.pop_front() else {
             self.shared.bad_echoes.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        let payload = &self.payloads[index];
         let intact = if self.verify {
-            data == self.payload.as_slice()
+            data == payload.as_slice()
         } else {
-            data.len() == self.payload.len()
+            data.len() == payload.len()
         };
         if !intact {
             self.shared.bad_echoes.fetch_add(1, Ordering::Relaxed);
@@ -203,16 +209,19 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
         first_error: Mutex::new(None),
         senders: Mutex::new(Vec::with_capacity(args.conns)),
     });
-    let payload: Vec<u8> = if args.text {
-        (0..args.size).map(|i| b'a' + (i % 26) as u8).collect()
+    let payloads: Arc<Vec<Vec<u8>>> = Arc::new(if args.json_payload {
+        json_payloads(args.size)
+    } else if args.text {
+        vec![(0..args.size).map(|i| b'a' + (i % 26) as u8).collect()]
     } else {
-        (0..args.size).map(|i| (i * 31 % 251) as u8).collect()
-    };
+        vec![(0..args.size).map(|i| (i * 31 % 251) as u8).collect()]
+    });
     for _ in 0..args.conns {
         let conn = LoadConn {
             shared: Arc::clone(&shared),
-            payload: payload.clone(),
-            text: args.text,
+            payloads: Arc::clone(&payloads),
+            turn: 0,
+            text: args.text || args.json_payload,
             verify: args.verify,
             inflight: args.inflight,
             sent_at: VecDeque::with_capacity(args.inflight),
@@ -358,4 +367,29 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
         return Exit::LoadFailed;
     }
     Exit::Ok
+}
+
+/// 64 different JSON-like texts of `size` bytes (ids, names and times vary, as in a
+/// chat or an API stream), sent in turn with `--json-payload`: what compression meets in
+/// practice, where one repeated message would compress to almost nothing.
+fn json_payloads(size: usize) -> Vec<Vec<u8>> {
+    (0..64u64)
+        .map(|v| {
+            let mut s = String::with_capacity(size + 96);
+            let mut k = 0u64;
+            while s.len() < size {
+                let id = v * 1000 + k;
+                s.push_str(&format!(
+                    "{{\"id\":{id},\"user\":\"user{}\",\"room\":\"r{}\",\"text\":\"message {} of the day\",\"ts\":{}}},",
+                    (id * 7919) % 97,
+                    (id * 31) % 13,
+                    (id * 104_729) % 1000,
+                    1_700_000_000 + (id * 7) % 86_400
+                ));
+                k += 1;
+            }
+            s.truncate(size);
+            s.into_bytes()
+        })
+        .collect()
 }

@@ -114,6 +114,10 @@ pub(crate) struct LoadArgs {
     /// Offer permessage-deflate (compressed messages both ways).
     #[arg(long)]
     pub(crate) deflate: bool,
+    /// Send JSON-like text messages, 64 different ones in turn (what compression
+    /// meets in practice), instead of one repeated payload.
+    #[arg(long)]
+    pub(crate) json_payload: bool,
 }
 
 fn main() -> ExitCode {

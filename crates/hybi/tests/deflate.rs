@@ -280,7 +280,10 @@ fn a_compressor_and_an_inflater_can_be_lent_when_no_context_is_kept() {
         c3.send_text(&text).unwrap();
         let (events, sent) = carry(&mut c3, &mut s3);
         assert_eq!(events, [Ev::Text(text.clone())], "round {round}");
-        assert!(sent[0].payload.len() < 100, "refers back to the earlier message");
+        assert!(
+            sent[0].payload.len() < 100,
+            "refers back to the earlier message"
+        );
     }
 }
 

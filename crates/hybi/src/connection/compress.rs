@@ -106,7 +106,8 @@ impl DeflateState {
         }
         let window = self.rx_window;
         if self.rx_history.capacity() < 2 * window {
-            self.rx_history.reserve_exact(2 * window - self.rx_history.len());
+            self.rx_history
+                .reserve_exact(2 * window - self.rx_history.len());
         }
         let bytes = &bytes[bytes.len().saturating_sub(window)..];
         if self.rx_history.len() + bytes.len() > 2 * window {
