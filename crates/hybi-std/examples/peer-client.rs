@@ -16,12 +16,13 @@
 //! nothing is offered, except on `deflate_negotiated`'s connection, where the server
 //! (compression off) must decline; default limits. Any other value is an error (exit 2).
 
-use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hybi_std::hybi::deflate::DeflateConfig;
-use hybi_std::{ClientBuilder, CloseCode, Error, Message, MessageKind, Response, WebSocket};
+use hybi_std::{
+    ClientBuilder, CloseCode, Error, MaybeTls, Message, MessageKind, Response, WebSocket,
+};
 
 type Outcome = Result<(), String>;
 
@@ -148,14 +149,14 @@ fn builder_offering(url: &str, deflate: Option<DeflateConfig>) -> ClientBuilder 
         .read_timeout(Some(Duration::from_secs(30)))
 }
 
-fn open(base: &str, path: &str) -> Result<(WebSocket<TcpStream>, Response), String> {
+fn open(base: &str, path: &str) -> Result<(WebSocket<MaybeTls>, Response), String> {
     builder(&format!("{base}{path}"))
         .connect()
         .map_err(|e| format!("connect {path}: {e}"))
 }
 
 /// The next data message (pings and pongs skipped).
-fn next_data(ws: &mut WebSocket<TcpStream>) -> Result<Message, String> {
+fn next_data(ws: &mut WebSocket<MaybeTls>) -> Result<Message, String> {
     loop {
         match ws.read() {
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
@@ -166,7 +167,7 @@ fn next_data(ws: &mut WebSocket<TcpStream>) -> Result<Message, String> {
 }
 
 /// Closes with 1000 and expects the server's close answer and then the end of TCP.
-fn finish(mut ws: WebSocket<TcpStream>) -> Outcome {
+fn finish(mut ws: WebSocket<MaybeTls>) -> Outcome {
     let theirs = ws
         .close_and_wait(CloseCode::NORMAL, "done")
         .map_err(|e| format!("close: {e}"))?;
@@ -180,7 +181,7 @@ fn finish(mut ws: WebSocket<TcpStream>) -> Outcome {
 }
 
 /// After the closing handshake, the next read reports the end of the connection.
-fn expect_transport_closed(ws: &mut WebSocket<TcpStream>) -> Outcome {
+fn expect_transport_closed(ws: &mut WebSocket<MaybeTls>) -> Outcome {
     match ws.read() {
         Err(Error::ConnectionClosed) => Ok(()),
         other => Err(format!(
@@ -189,7 +190,7 @@ fn expect_transport_closed(ws: &mut WebSocket<TcpStream>) -> Outcome {
     }
 }
 
-fn expect_text(ws: &mut WebSocket<TcpStream>, want: &str) -> Outcome {
+fn expect_text(ws: &mut WebSocket<MaybeTls>, want: &str) -> Outcome {
     match next_data(ws)? {
         Message::Text(t) if t == want => Ok(()),
         Message::Text(t) => Err(format!("echo {t:?}, expected {want:?}")),
@@ -197,7 +198,7 @@ fn expect_text(ws: &mut WebSocket<TcpStream>, want: &str) -> Outcome {
     }
 }
 
-fn expect_binary(ws: &mut WebSocket<TcpStream>, want: &[u8]) -> Outcome {
+fn expect_binary(ws: &mut WebSocket<MaybeTls>, want: &[u8]) -> Outcome {
     match next_data(ws)? {
         Message::Binary(b) if b == want => Ok(()),
         Message::Binary(b) => Err(format!(
@@ -457,7 +458,7 @@ fn fragmented_binary(base: &str) -> Outcome {
 fn fragmented_with_ping(base: &str) -> Outcome {
     let (mut ws, _) = open(base, "/echo")?;
     let parts = ["first κό", "σμε second", " third"];
-    let send = |ws: &mut WebSocket<TcpStream>, i: usize| {
+    let send = |ws: &mut WebSocket<MaybeTls>, i: usize| {
         ws.send_fragment(MessageKind::Text, parts[i].as_bytes(), i == parts.len() - 1)
             .map_err(|e| format!("send fragment {i}: {e}"))
     };

@@ -75,6 +75,9 @@ mod socket;
 mod split;
 mod stream;
 mod timeout;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
 
 pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
@@ -84,6 +87,9 @@ pub use server::{AcceptBackoff, Handler, Peer, Server, ServerBuilder, ServerHand
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};
+#[cfg(feature = "tls")]
+pub use tls::{TlsError, TlsStream, default_client_config};
+pub use transport::MaybeTls;
 
 pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Event, MessageKind, SendError, State};
@@ -112,3 +118,8 @@ pub fn default_config() -> Config {
 /// The engine this crate drives, for everything not re-exported above (its error
 /// types, the handshake module, frames).
 pub use hybi;
+
+/// The TLS library `wss://` and TLS servers run on (the `tls` feature), for building
+/// a [`rustls::ClientConfig`] or [`rustls::ServerConfig`] of the same version.
+#[cfg(feature = "tls")]
+pub use rustls;

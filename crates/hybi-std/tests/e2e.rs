@@ -511,8 +511,8 @@ fn keepalive_drops_a_peer_that_never_answers() {
 }
 
 /// Reads for `span`, counting pings and pongs; any error fails.
-fn count_keepalive_traffic(
-    ws: &mut hybi_std::WebSocket<TcpStream>,
+fn count_keepalive_traffic<S: hybi_std::Stream>(
+    ws: &mut hybi_std::WebSocket<S>,
     span: Duration,
 ) -> (usize, usize) {
     let until = Instant::now() + span;
