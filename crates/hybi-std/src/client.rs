@@ -41,30 +41,19 @@ impl Response {
     }
 }
 
-/// Connects to a `ws://` URL with default settings, over plain TCP.
-///
-/// For `wss://` (and `ws://` alike), use [`ClientBuilder::connect`], whose socket
-/// runs over a [`MaybeTls`]: this function keeps its `WebSocket<TcpStream>`, and
-/// answers a `wss://` URL with an [`Error::Url`] that says so.
+/// Connects to a `ws://` or `wss://` URL with default settings (for `wss://`, the
+/// `tls` feature, on by default: the server's certificate is checked against
+/// [`default_client_config`](crate::default_client_config)'s roots). The same as
+/// `ClientBuilder::new(url).connect()`.
 ///
 /// ```no_run
-/// let (mut ws, _response) = hybi_std::connect("ws://127.0.0.1:9002/echo")?;
+/// let (mut ws, _response) = hybi_std::connect("wss://example.com/echo")?;
 /// ws.send_text("hello")?;
 /// println!("{:?}", ws.read()?);
 /// # Ok::<(), hybi_std::Error>(())
 /// ```
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response)> {
-    let builder = ClientBuilder::new(url);
-    let target = parse_url(&builder.url)?;
-    if target.secure {
-        return Err(Error::Url(format!(
-            "{url}: hybi_std::connect is for ws:// only; connect to wss:// with \
-             ClientBuilder::new(url).connect()"
-        )));
-    }
-    let stream = builder.connect_tcp(&target)?;
-    let timeout = builder.handshake_timeout;
-    builder.handshake(stream, target, timeout)
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Response)> {
+    ClientBuilder::new(url).connect()
 }
 
 /// Settings for a client connection.
@@ -166,8 +155,25 @@ impl ClientBuilder {
 
     /// The TLS settings for `wss://`: trusted roots, client certificate, ALPN,
     /// protocol versions. Default: [`default_client_config`](crate::default_client_config)
-    /// (the roots of the `tls-webpki-roots` and `tls-native-roots` features). The
-    /// server's certificate is checked against the URL's host, a name or an IP address.
+    /// (Mozilla's roots, and the platform's with the `tls-native-roots` feature). The
+    /// server's certificate is checked against the URL's host, a name or an IP
+    /// address. Unused for `ws://`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use hybi_std::rustls::{ClientConfig, RootCertStore, crypto::ring};
+    /// # fn demo(my_ca: hybi_std::rustls::pki_types::CertificateDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca)?;
+    /// let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let (mut ws, _) = hybi_std::ClientBuilder::new("wss://localhost:9443/echo")
+    ///     .tls_config(Arc::new(config))
+    ///     .connect()?;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "tls")]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientBuilder {
         self.tls = Some(config);

@@ -57,11 +57,21 @@ pub enum TlsError {
     /// The URL's host is not a name or an IP address a certificate can be checked
     /// against.
     InvalidServerName(String),
-    /// No root certificates to check the server's certificate against: no
-    /// [`ClientBuilder::tls_config`](crate::ClientBuilder::tls_config) was given, and
-    /// hybi-std was built without the `tls-webpki-roots` and `tls-native-roots`
-    /// features (or the platform has no roots).
-    NoRootCertificates,
+}
+
+impl TlsError {
+    /// What was wrong with the peer's certificate, when that is why the handshake
+    /// failed: [`Expired`](rustls::CertificateError::Expired),
+    /// [`NotValidForName`](rustls::CertificateError::NotValidForName) (or its
+    /// detailed form), [`UnknownIssuer`](rustls::CertificateError::UnknownIssuer) (not
+    /// signed by a trusted root), and so on. Our own certificate refused by the peer
+    /// comes as an alert instead ([`rustls::Error::AlertReceived`]).
+    pub fn certificate(&self) -> Option<&rustls::CertificateError> {
+        match self {
+            TlsError::Rustls(rustls::Error::InvalidCertificate(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for TlsError {
@@ -74,10 +84,6 @@ impl fmt::Display for TlsError {
             TlsError::InvalidServerName(host) => {
                 write!(f, "{host:?} is not a valid TLS server name")
             }
-            TlsError::NoRootCertificates => f.write_str(
-                "no root certificates to verify the server with: give ClientBuilder::tls_config, \
-                 or build hybi-std with the feature tls-webpki-roots or tls-native-roots",
-            ),
         }
     }
 }
@@ -97,23 +103,26 @@ impl From<TlsError> for Error {
     }
 }
 
-/// The crypto provider every config made here uses: ring (whatever provider the
-/// process installed as its default, so that a program that also links aws-lc-rs
-/// does not make [`ClientConfig::builder`] panic).
+/// The crypto provider the default config uses: ring, named explicitly rather than
+/// taken from the process default, so that a program that also links aws-lc-rs (two
+/// providers, no default installed) does not make [`ClientConfig::builder`] panic.
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The client config `wss://` uses when none is given: the roots of the enabled
-/// features (`tls-native-roots`: the platform's; `tls-webpki-roots`: Mozilla's; both:
-/// both), the ring provider, TLS 1.2 and 1.3, no client certificate. Made once.
+/// The client config `wss://` uses when [`ClientBuilder::tls_config`] gives none:
+/// Mozilla's root certificates (webpki-roots), and the platform's too with the
+/// `tls-native-roots` feature; the ring provider; TLS 1.2 and 1.3; no client
+/// certificate. Made once per process.
+///
+/// [`ClientBuilder::tls_config`]: crate::ClientBuilder::tls_config
 pub fn default_client_config() -> Result<Arc<ClientConfig>, TlsError> {
     static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     if let Some(config) = DEFAULT.get() {
         return Ok(Arc::clone(config));
     }
-    #[allow(unused_mut)]
     let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     #[cfg(feature = "tls-native-roots")]
     {
         let found = rustls_native_certs::load_native_certs();
@@ -122,11 +131,6 @@ pub fn default_client_config() -> Result<Arc<ClientConfig>, TlsError> {
         }
         let (added, ignored) = roots.add_parsable_certificates(found.certs);
         log::debug!("platform root certificates: {added} added, {ignored} unparsable");
-    }
-    #[cfg(feature = "tls-webpki-roots")]
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if roots.is_empty() {
-        return Err(TlsError::NoRootCertificates);
     }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -233,7 +237,48 @@ struct Shared {
     /// Held while reading from the socket; the buffer read into.
     reading: Mutex<Vec<u8>>,
     /// Held while writing to the socket; the records being written.
-    writing: Mutex<Vec<u8>>,
+    writing: Mutex<Outgoing>,
+}
+
+/// Records sealed by rustls and not yet written to the socket, in order.
+#[derive(Default)]
+struct Outgoing {
+    buf: Vec<u8>,
+    /// How much of `buf` the socket has taken.
+    sent: usize,
+}
+
+impl Outgoing {
+    /// Moves everything rustls has sealed to the end of the queue.
+    fn seal(&mut self, conn: &mut Connection) {
+        while conn.wants_write() {
+            // Writing into a Vec cannot fail.
+            if conn.write_tls(&mut self.buf).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Writes the queue to the socket. On an error (a write timeout, `WouldBlock` on a
+    /// non-blocking socket, a reset) what the socket did not take stays queued, so
+    /// that no record is ever lost or sent twice.
+    fn write_to(&mut self, mut sock: &TcpStream) -> io::Result<()> {
+        while self.sent < self.buf.len() {
+            match sock.write(&self.buf[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.buf.clear();
+        self.sent = 0;
+        if self.buf.capacity() > 4 * READ_CHUNK {
+            // A large write left a large buffer: give most of it back.
+            self.buf.shrink_to(READ_CHUNK);
+        }
+        Ok(())
+    }
 }
 
 /// A TLS session over a [`TcpStream`] (rustls, client or server side), as a blocking
@@ -278,6 +323,9 @@ impl TlsStream {
     /// that answers in plain HTTP, a name that is no server name),
     /// [`HandshakeError::Timeout`] and [`HandshakeError::UnexpectedEof`], or
     /// [`Error::Io`].
+    ///
+    /// The socket is put in blocking mode; its write timeout is kept, its read
+    /// timeout cleared once the handshake is done.
     pub fn connect(
         tcp: TcpStream,
         server_name: &str,
@@ -293,14 +341,21 @@ impl TlsStream {
     /// Runs the server side of a TLS handshake over `tcp` with `config`, within
     /// `timeout`: a client that sends nothing, part of a ClientHello, or garbage is
     /// dropped by then. A client that speaks plain HTTP is answered `400 Bad Request`
-    /// in plain text and gets [`TlsError::NotTls`].
-    pub fn accept(tcp: TcpStream, config: Arc<ServerConfig>, timeout: Duration) -> Result<TlsStream> {
+    /// in plain text and gets [`TlsError::NotTls`]. The socket is put in blocking mode.
+    pub fn accept(
+        tcp: TcpStream,
+        config: Arc<ServerConfig>,
+        timeout: Duration,
+    ) -> Result<TlsStream> {
         let conn = ServerConnection::new(config).map_err(TlsError::Rustls)?;
         TlsStream::handshake(tcp, Connection::Server(conn), timeout)
     }
 
     fn handshake(sock: TcpStream, mut conn: Connection, timeout: Duration) -> Result<TlsStream> {
         let deadline = Instant::now() + timeout;
+        // The handshake waits with the socket's timeouts, which a non-blocking socket
+        // would ignore (a spin until the deadline).
+        sock.set_nonblocking(false)?;
         let write_timeout = sock.write_timeout()?;
         let result = drive_handshake(&sock, &mut conn, deadline);
         // Whatever happened, the socket's timeouts are the caller's again.
@@ -323,7 +378,7 @@ impl TlsStream {
                     failed: None,
                 }),
                 reading: Mutex::new(Vec::new()),
-                writing: Mutex::new(Vec::new()),
+                writing: Mutex::new(Outgoing::default()),
             }),
         })
     }
@@ -345,8 +400,8 @@ impl TlsStream {
     /// rest of a write).
     fn write_pending(&self) -> io::Result<()> {
         let mut out = lock(&self.shared.writing);
-        seal(&mut lock(&self.shared.state).conn, &mut out);
-        write_out(&self.shared.sock, &mut out)
+        out.seal(&mut lock(&self.shared.state).conn);
+        out.write_to(&self.shared.sock)
     }
 
     /// Waits until plaintext or the end is there (the socket read without the TLS
@@ -391,27 +446,6 @@ impl TlsStream {
     }
 }
 
-/// Moves everything rustls has sealed into `out`.
-fn seal(conn: &mut Connection, out: &mut Vec<u8>) {
-    while conn.wants_write() {
-        // Writing into a Vec cannot fail.
-        if conn.write_tls(out).is_err() {
-            break;
-        }
-    }
-}
-
-/// Writes `out` to the socket whole, then empties it (and gives back memory a large
-/// write left).
-fn write_out(mut sock: &TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
-    let written = sock.write_all(out);
-    out.clear();
-    if out.capacity() > 4 * READ_CHUNK {
-        out.shrink_to(READ_CHUNK);
-    }
-    written
-}
-
 /// Plain HTTP starts with a method or `HTTP/` (an uppercase letter); a TLS record with
 /// its content type (20 to 24).
 fn looks_like_http(first: u8) -> bool {
@@ -426,7 +460,11 @@ fn drive_handshake(sock: &TcpStream, conn: &mut Connection, deadline: Instant) -
     let timed_out = || Error::Handshake(HandshakeError::Timeout);
     let left = || {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() { Err(timed_out()) } else { Ok(left) }
+        if left.is_zero() {
+            Err(timed_out())
+        } else {
+            Ok(left)
+        }
     };
     let mut first_byte_seen = false;
     loop {
@@ -479,7 +517,10 @@ fn drive_handshake(sock: &TcpStream, conn: &mut Connection, deadline: Instant) -
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Answers a plain HTTP request on a TLS port with a 400 and closes: read what the
@@ -519,20 +560,28 @@ impl Write for TlsStream {
         self.write_vectored(&[io::IoSlice::new(buf)])
     }
 
+    /// Encrypts what rustls takes of `bufs` (up to its buffer limit, 64 KiB by
+    /// default) and writes the records. Once rustls has taken the bytes they count as
+    /// written: if the socket then refuses the records (a write timeout, `WouldBlock`),
+    /// they stay queued for the next write or [`flush`](Write::flush). Records queued
+    /// earlier are written first; while they cannot be, nothing new is taken.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let mut out = lock(&self.shared.writing);
+        out.write_to(&self.shared.sock)?;
         let n = {
             let mut state = lock(&self.shared.state);
             let n = state.conn.writer().write_vectored(bufs)?;
-            seal(&mut state.conn, &mut out);
+            out.seal(&mut state.conn);
             n
         };
-        write_out(&self.shared.sock, &mut out)?;
         if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
             // rustls takes no more application data (we sent close_notify).
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        Ok(n)
+        match out.write_to(&self.shared.sock) {
+            Err(e) if !is_timeout(&e) => Err(e),
+            _ => Ok(n),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -557,9 +606,9 @@ impl Stream for TlsStream {
         {
             let mut state = lock(&self.shared.state);
             state.conn.send_close_notify();
-            seal(&mut state.conn, &mut out);
+            out.seal(&mut state.conn);
         }
-        let sent = write_out(&self.shared.sock, &mut out);
+        let sent = out.write_to(&self.shared.sock);
         let shut = self.shared.sock.shutdown(Shutdown::Write);
         sent.and(shut)
     }
