@@ -15,6 +15,10 @@
 //! larger than that), and `deflate_negotiated` asserts the server agreed. `0` or unset:
 //! nothing is offered, except on `deflate_negotiated`'s connection, where the server
 //! (compression off) must decline; default limits. Any other value is an error (exit 2).
+//!
+//! `PEERS_TLS=1` is the suite's TLS mode: the base URL is a `wss://` one, and the
+//! server's certificate is checked against the CA certificate in the PEM file
+//! `PEERS_TLS_CA` (needs the `tls` feature).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -86,6 +90,13 @@ fn deflate() -> Option<DeflateConfig> {
 
 fn main() {
     deflate();
+    #[cfg(feature = "tls")]
+    TLS.get_or_init(tls_mode);
+    #[cfg(not(feature = "tls"))]
+    if std::env::var_os("PEERS_TLS").is_some_and(|v| v == "1") {
+        eprintln!("peer-client: PEERS_TLS=1 needs hybi-std's tls feature");
+        std::process::exit(2);
+    }
     let mut args = std::env::args().skip(1);
     let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9011".into());
     let base = base.trim_end_matches('/').to_owned();
@@ -140,9 +151,54 @@ fn builder(url: &str) -> ClientBuilder {
     builder_offering(url, deflate())
 }
 
+/// The suite's TLS mode from `PEERS_TLS`: `1` trusts the CA in `PEERS_TLS_CA`, `0` or
+/// unset is plain. A bad value or file ends the program.
+#[cfg(feature = "tls")]
+fn tls_mode() -> Option<std::sync::Arc<hybi_std::rustls::ClientConfig>> {
+    use hybi_std::rustls::pki_types::CertificateDer;
+    use hybi_std::rustls::pki_types::pem::PemObject;
+
+    match std::env::var_os("PEERS_TLS") {
+        Some(v) if v == "1" => {}
+        Some(v) if v == "0" || v.is_empty() => return None,
+        None => return None,
+        Some(v) => {
+            eprintln!("peer-client: PEERS_TLS must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    }
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("peer-client: PEERS_TLS_CA: {e}");
+        std::process::exit(2);
+    };
+    let ca = std::env::var_os("PEERS_TLS_CA").unwrap_or_else(|| fail(&"not set"));
+    let mut roots = hybi_std::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).unwrap_or_else(|e| fail(&e)) {
+        roots
+            .add(cert.unwrap_or_else(|e| fail(&e)))
+            .unwrap_or_else(|e| fail(&e));
+    }
+    let provider = std::sync::Arc::new(hybi_std::rustls::crypto::ring::default_provider());
+    let config = hybi_std::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail(&e))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(config))
+}
+
+#[cfg(feature = "tls")]
+static TLS: OnceLock<Option<std::sync::Arc<hybi_std::rustls::ClientConfig>>> = OnceLock::new();
+
 fn builder_offering(url: &str, deflate: Option<DeflateConfig>) -> ClientBuilder {
     let config = hybi_std::default_config().with_deflate(deflate);
-    ClientBuilder::new(url)
+    let builder = ClientBuilder::new(url);
+    #[cfg(feature = "tls")]
+    let builder = match TLS.get_or_init(tls_mode) {
+        Some(tls) => builder.tls_config(std::sync::Arc::clone(tls)),
+        None => builder,
+    };
+    builder
         .config(config)
         .connect_timeout(Duration::from_secs(5))
         .handshake_timeout(Duration::from_secs(10))

@@ -17,7 +17,7 @@ use hybi_std::rustls::crypto::ring;
 use hybi_std::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use hybi_std::rustls::{self, CertificateError, ClientConfig, RootCertStore, ServerConfig};
 use hybi_std::{
-    ClientBuilder, CloseCode, Error, HandshakeError, Handler, Message, Peer, Server, ServerHandle,
+    ClientBuilder, CloseCode, Error, Handler, HandshakeError, Message, Peer, Server, ServerHandle,
     TlsError, TlsStream,
 };
 use rcgen::{
@@ -53,7 +53,9 @@ impl Ca {
     fn issue(&self, names: &[&str], expired: bool) -> (CertificateDer<'static>, KeyPair) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "hybi test server");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "hybi test server");
         if expired {
             params.not_before = date_time_ymd(2001, 1, 1);
             params.not_after = date_time_ymd(2001, 12, 31);
@@ -272,8 +274,8 @@ fn a_bare_tls_stream_accepts_and_connects() {
         assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
     });
     let tcp = TcpStream::connect(addr).unwrap();
-    let tls = TlsStream::connect(tcp, "localhost", ca.client_config(), Duration::from_secs(5))
-        .unwrap();
+    let tls =
+        TlsStream::connect(tcp, "localhost", ca.client_config(), Duration::from_secs(5)).unwrap();
     assert!(tls.with_connection(|c| c.protocol_version().is_some()));
     let (mut ws, _) = ClientBuilder::new(&wss(addr, "localhost", "/"))
         .connect_with_stream(tls)
@@ -437,7 +439,10 @@ fn a_plain_http_client_on_the_tls_port_is_answered_400_and_dropped() {
     let answer = read_to_end_within(&mut tcp, Duration::from_secs(2));
     assert!(started.elapsed() < Duration::from_secs(1));
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
     assert!(answer.ends_with("connect with wss://\n"), "{answer}");
     wait_for_log(&["TLS handshake failed", "plain HTTP"]);
 
