@@ -123,7 +123,7 @@ impl fmt::Display for ProtocolError {
 impl core::error::Error for ProtocolError {}
 
 /// Why a connection stopped, reported once by
-/// [`Connection::poll_event`](crate::Connection::poll_event).
+/// [`Connection::next`](crate::Connection::next) (in `Closed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// The peer broke the protocol; a close frame with the matching code is queued.

@@ -1,10 +1,10 @@
 //! The state machine of one open WebSocket connection, for either role.
 //!
 //! Bytes from the transport go in with [`Connection::receive`] (or, without a copy,
-//! [`Connection::read_buf`] + [`Connection::commit`]); events come out of
-//! [`Connection::poll_event`]. Sends queue encoded frames that the caller drains with
-//! [`Connection::pending_output`] + [`Connection::consume_output`]. Time comes in
-//! through [`Connection::handle_timeout`]. Nothing here blocks, reads a clock, or
+//! [`Connection::read_buf`] + [`Connection::commit`]); events, output to write and
+//! when to wait come out of [`Connection::next`]. Sends queue encoded frames that
+//! `next` (or [`Connection::transmit`]) hands out. Time comes in through
+//! [`Connection::handle_timeout`]. Nothing here blocks, reads a clock, or
 //! touches a socket.
 
 use alloc::boxed::Box;
@@ -54,7 +54,7 @@ pub enum State {
     /// The peer sent a close frame; our answer is queued but not yet written.
     CloseReceived,
     /// The closing handshake is over (or the connection failed) and our output is
-    /// written. See [`Connection::should_close_transport`].
+    /// written. [`Connection::next`] then returns `Close`.
     Closed,
 }
 

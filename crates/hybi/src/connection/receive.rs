@@ -75,8 +75,8 @@ impl Connection {
     ///
     /// The buffer is allocated on first use with
     /// [`Config::read_buffer_size`](crate::Config::read_buffer_size) bytes. The slice is empty only if the caller
-    /// committed bytes without draining events: call [`poll_event`](Self::poll_event)
-    /// until it returns `Ok(None)` first.
+    /// committed bytes without draining events: call [`next`](Self::next) until it
+    /// returns `Wait` first.
     pub fn read_buf(&mut self) -> &mut [u8] {
         if let Some((from, to)) = self.direct_target() {
             self.input.direct_armed = true;
@@ -149,7 +149,7 @@ impl Connection {
     /// Adds received bytes to the input (a copy; [`read_buf`](Self::read_buf) avoids it).
     ///
     /// Every byte is kept: if `data` does not fit the receive buffer, the buffer grows
-    /// to hold it. Drain [`poll_event`](Self::poll_event) between calls to keep memory
+    /// to hold it. Drain [`next`](Self::next) between calls to keep memory
     /// at the configured buffer size.
     pub fn receive(&mut self, data: &[u8]) {
         self.input.direct_armed = false;
@@ -178,7 +178,7 @@ impl Connection {
     /// Tells the engine the transport reached end of input (the peer closed TCP).
     ///
     /// Before the closing handshake finished, this is an abnormal closure:
-    /// [`poll_event`](Self::poll_event) reports [`Error::UnexpectedEof`] once the bytes
+    /// [`next`](Self::next) reports [`Error::UnexpectedEof`] once the bytes
     /// already received have been processed.
     pub fn receive_eof(&mut self) {
         self.core.eof = true;

@@ -47,13 +47,13 @@ impl Connection {
         self.core.out.give_buf(buf)
     }
 
-    /// Total bytes consumed with [`consume_output`](Self::consume_output).
+    /// Total bytes written so far (consumed from what `next` or `transmit` handed out).
     pub fn output_written(&self) -> u64 {
         self.core.out.written_total()
     }
 
     /// The sending half of the connection, borrowed on its own: what
-    /// [`poll_event_with_outbox`](Self::poll_event_with_outbox) hands out next to an
+    /// [`next`](Self::next) hands out next to an
     /// event so a handler can answer while the event still borrows the input.
     pub fn outbox(&mut self) -> Outbox<'_> {
         Outbox {
