@@ -4,8 +4,14 @@
 //! every protocol decision stays in the engine; this crate moves bytes and time.
 //!
 //! - Clients: [`connect`] or a [`ClientBuilder`] (subprotocols, headers, timeouts,
-//!   engine [`Config`]); [`ClientBuilder::connect_with_stream`] runs over any stream
-//!   (TLS, Unix socket).
+//!   engine [`Config`]) for `ws://` and `wss://` URLs;
+//!   [`ClientBuilder::connect_with_stream`] runs over any stream (a Unix socket, a
+//!   proxy tunnel).
+//! - TLS (the `tls` feature, on by default; rustls with the ring provider):
+//!   `wss://` checks the server against Mozilla's roots or the caller's
+//!   `rustls::ClientConfig` (`ClientBuilder::tls_config`); `ServerBuilder::tls` serves
+//!   TLS with the caller's `rustls::ServerConfig`; `TlsStream` is the stream both run
+//!   over, and splits like a `TcpStream`. `tls-native-roots` adds the platform's roots.
 //! - Servers: [`accept`] / [`accept_with`] on a stream you accepted (with
 //!   [`AcceptBackoff`] to keep your accept loop going through `EMFILE` and the like),
 //!   or the thread-per-connection [`Server`] with routes and [`Handler`] callbacks.
