@@ -601,3 +601,78 @@ fn the_tls_error_is_typed_and_says_what_failed() {
     let shown = Error::Tls(tls).to_string();
     assert!(shown.starts_with("TLS handshake failed: "), "{shown}");
 }
+
+/// A peer that does not read: the write timeout ends a blocked TLS write with an error
+/// instead of a hang, and nothing is lost or sent twice: records the socket refused
+/// stay queued in the stream, the rest of the frame in the engine, and once the peer
+/// reads again `flush` delivers every message whole.
+#[test]
+fn a_write_to_a_tls_peer_that_does_not_read_times_out_and_loses_nothing() {
+    let (ca, config) = pki();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let chunk = vec![7u8; 1 << 20];
+    let want = chunk.clone();
+    let peer = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let tls = TlsStream::accept(tcp, config, Duration::from_secs(5)).unwrap();
+        let mut ws = hybi_std::accept(tls).unwrap();
+        // Reads nothing until told to.
+        go_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let mut whole = 0;
+        loop {
+            match ws.read().unwrap() {
+                Message::Binary(b) => {
+                    assert!(b == want, "a message of {} bytes arrived damaged", b.len());
+                    whole += 1;
+                }
+                Message::Text(t) => {
+                    assert_eq!(t, "after");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        ws.send_text(&whole.to_string()).unwrap();
+        whole
+    });
+    let (mut ws, _) = ClientBuilder::new(&wss(addr, "localhost", "/"))
+        .tls_config(ca.client_config())
+        .write_timeout(Some(Duration::from_millis(200)))
+        .connect()
+        .unwrap();
+    let started = Instant::now();
+    let mut sent = 0;
+    let failed = loop {
+        sent += 1; // the one that fails is queued all the same
+        if let Err(e) = ws.send_binary(&chunk) {
+            break e;
+        }
+        assert!(
+            sent < 256,
+            "the socket took 256 MiB from a peer that reads nothing"
+        );
+    };
+    assert!(started.elapsed() < Duration::from_secs(10));
+    match failed {
+        Error::Io(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Queued behind the rest; the write times out again while the peer still waits.
+    assert!(ws.send_text("after").is_err());
+    go_tx.send(()).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = ws.flush() {
+        assert!(Instant::now() < until, "flush kept failing: {e}");
+    }
+    let count = ws.read().unwrap();
+    assert_eq!(count, Message::Text(sent.to_string()));
+    assert_eq!(peer.join().unwrap(), sent);
+}
