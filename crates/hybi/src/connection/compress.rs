@@ -260,7 +260,11 @@ impl Core {
             .deflater
             .take()
             .unwrap_or_else(|| Box::new(Deflater::new(level, bits)));
-        let compressed = deflater.compress(payload);
+        let compressed = if first && fin && d.tx_reset {
+            deflater.compress_alone(payload, bits)
+        } else {
+            deflater.compress(payload)
+        };
         let ok = compressed.is_some();
         let mut len = compressed.unwrap_or(0);
         if fin && deflater.out[..len].ends_with(&TAIL) {

@@ -5,13 +5,23 @@ use core::fmt;
 
 use zlib_rs::{DeflateFlush, InflateFlush, Status};
 
+use super::quick::{self, Quick};
+
 /// The four bytes a sync flush ends with; RFC 7692 §7.2.1 removes them from a
 /// message's end on send and §7.2.2 appends them on receive.
 pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// A raw-deflate compressor with a given window and level.
+///
+/// Two engines inside, each made on first use: zlib-rs for messages compressed with
+/// context takeover or in fragments, and hybi's own [`quick`] compressor for whole
+/// messages compressed alone at level 1 (no context takeover), which needs no reset
+/// between messages.
 pub struct Deflater {
-    z: zlib_rs::Deflate,
+    z: Option<zlib_rs::Deflate>,
+    /// zlib-rs compressed since its last reset.
+    z_used: bool,
+    quick: Option<Quick>,
     bits: u8,
     level: u8,
     /// The compressed bytes of the message last compressed (kept initialized to its
@@ -36,7 +46,9 @@ impl Deflater {
         let bits = window_bits.clamp(9, 15);
         let level = level.min(9);
         Deflater {
-            z: zlib_rs::Deflate::new(i32::from(level), false, bits),
+            z: None,
+            z_used: false,
+            quick: None,
             bits,
             level,
             out: Vec::new(),
@@ -51,7 +63,27 @@ impl Deflater {
 
     /// Forgets every earlier message (no context takeover).
     pub fn reset(&mut self) {
-        self.z.reset();
+        if self.z_used {
+            if let Some(z) = self.z.as_mut() {
+                z.reset();
+            }
+            self.z_used = false;
+        }
+    }
+
+    /// Compresses a whole message on its own (the compressor keeps no context of it),
+    /// with references of at most `1 << window_bits` bytes, as [`compress`](Self::compress)
+    /// does.
+    pub(crate) fn compress_alone(&mut self, input: &[u8], window_bits: u8) -> Option<usize> {
+        if self.level != 1 || input.len() >= quick::MAX_INPUT {
+            let len = self.compress(input);
+            self.reset();
+            return len;
+        }
+        self.quick
+            .get_or_insert_with(Quick::new)
+            .compress(input, window_bits, &mut self.out);
+        Some(self.out.len())
     }
 
     /// Drops the output buffer if a large message left it larger than `keep`.
@@ -66,6 +98,11 @@ impl Deflater {
     /// failed (its state is then reset). The buffer is kept initialized to its length
     /// and grows as needed, so it is not zeroed again from message to message.
     pub(crate) fn compress(&mut self, mut input: &[u8]) -> Option<usize> {
+        let (bits, level) = (self.bits, self.level);
+        let z = self
+            .z
+            .get_or_insert_with(|| zlib_rs::Deflate::new(i32::from(level), false, bits));
+        self.z_used = true;
         let out = &mut self.out;
         // Room for the data plus a little: deflate never expands by more than a few
         // bytes per 16 KiB block.
@@ -75,18 +112,17 @@ impl Deflater {
         }
         let mut len = 0;
         loop {
-            let before_in = self.z.total_in();
-            let before_out = self.z.total_out();
+            let before_in = z.total_in();
+            let before_out = z.total_out();
             let room = out.len() - len;
-            let status = self
-                .z
-                .compress(input, &mut out[len..], DeflateFlush::SyncFlush);
-            input = &input[(self.z.total_in() - before_in) as usize..];
-            let wrote = (self.z.total_out() - before_out) as usize;
+            let status = z.compress(input, &mut out[len..], DeflateFlush::SyncFlush);
+            input = &input[(z.total_in() - before_in) as usize..];
+            let wrote = (z.total_out() - before_out) as usize;
             len += wrote;
             match status {
                 Err(_) => {
-                    self.z.reset();
+                    z.reset();
+                    self.z_used = false;
                     return None;
                 }
                 // All input taken and the flush complete when room was left over.
