@@ -14,7 +14,7 @@ pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// A raw-deflate compressor with a given window and level.
 ///
 /// Two engines inside, each made on first use: zlib-rs for messages compressed with
-/// context takeover or in fragments, and hybi's own [`quick`] compressor for whole
+/// context takeover or in fragments, and hybi's own `quick` compressor for whole
 /// messages compressed alone at level 1 (no context takeover), which needs no reset
 /// between messages.
 pub struct Deflater {
