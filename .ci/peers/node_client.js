@@ -12,9 +12,13 @@
 // server agreed. PEERS_DEFLATE=0 or unset: plain, `perMessageDeflate: false`, except on
 // `deflate_negotiated`'s connection, which offers it all the same: the server
 // (compression off) must decline.
+//
+// A wss:// BASE_URL (the TLS mode, PEERS_TLS=1) checks the server's certificate against
+// the CA certificate in the PEM file PEERS_TLS_CA.
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const WebSocket = require('ws');
 
 const MAX_SIZE = 64 << 20;
@@ -117,12 +121,14 @@ class Conn {
 }
 
 function makeOpen(base) {
+  const tls = base.startsWith('wss://') ? { ca: fs.readFileSync(process.env.PEERS_TLS_CA) } : {};
   return (path, protocols = [], opts = {}) =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(base + path, protocols, {
         maxPayload: MAX_SIZE,
         handshakeTimeout: 10000,
         perMessageDeflate: DEFLATE ? DEFLATE_OFFER : false,
+        ...tls,
         ...opts,
       });
       const conn = new Conn(ws);

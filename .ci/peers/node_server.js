@@ -17,9 +17,14 @@
 // PEERS_DEFLATE=1: permessage-deflate on (`perMessageDeflate: { threshold: 0 }`, ws's
 // defaults otherwise); 0 or unset: off (`perMessageDeflate: false`, ws's default for a
 // server), offers are declined.
+//
+// PEERS_TLS=1: serve wss:// only (https), with the certificate chain in the PEM file
+// PEERS_TLS_CERT and the key in PEERS_TLS_KEY; 0 or unset: plain ws://.
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const { WebSocketServer } = require('ws');
 
 const MAX_SIZE = 64 << 20; // as hybi's default message limit
@@ -29,6 +34,12 @@ if (!['', '0', '1'].includes(DEFLATE_ENV)) {
   process.exit(2);
 }
 const DEFLATE = DEFLATE_ENV === '1';
+const TLS_ENV = process.env.PEERS_TLS || '';
+if (!['', '0', '1'].includes(TLS_ENV)) {
+  console.error(`node_server: PEERS_TLS must be 1 or 0, not ${JSON.stringify(TLS_ENV)}`);
+  process.exit(2);
+}
+const TLS = TLS_ENV === '1';
 const ROUTES = new Set(['/echo', '/subprotocol', '/ping', '/close', '/report-close', '/last-close']);
 
 const seen = new Map(); // id -> [code, reason]
@@ -104,10 +115,16 @@ function onConnection(ws, url) {
   }
 }
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   res.writeHead(426, { 'Content-Type': 'text/plain' });
   res.end('WebSocket only\n');
-});
+}
+const server = TLS
+  ? https.createServer(
+      { cert: fs.readFileSync(process.env.PEERS_TLS_CERT), key: fs.readFileSync(process.env.PEERS_TLS_KEY) },
+      onRequest,
+    )
+  : http.createServer(onRequest);
 
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => {});
@@ -120,6 +137,6 @@ server.on('upgrade', (req, socket, head) => {
 const addr = process.argv[2] || '127.0.0.1:9012';
 const colon = addr.lastIndexOf(':');
 server.listen(Number(addr.slice(colon + 1)), addr.slice(0, colon), () => {
-  console.error(`node_server (ws ${require('ws/package.json').version}) on ws://${addr}, permessage-deflate ${DEFLATE ? 'on' : 'off'}`);
+  console.error(`node_server (ws ${require('ws/package.json').version}) on ${TLS ? 'wss' : 'ws'}://${addr}, permessage-deflate ${DEFLATE ? 'on' : 'off'}`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

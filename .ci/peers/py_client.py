@@ -10,10 +10,14 @@ PEERS_DEFLATE=1 is the deflate mode: every connection offers permessage-deflate
 `deflate_negotiated` asserts the server agreed. PEERS_DEFLATE=0 or unset: plain,
 `compression=None`, except on `deflate_negotiated`'s connection, which offers it all the
 same: the server (compression off) must decline.
+
+A wss:// BASE_URL (the TLS mode, PEERS_TLS=1) checks the server's certificate against
+the CA certificate in the PEM file PEERS_TLS_CA.
 """
 
 import asyncio
 import os
+import ssl
 import sys
 import time
 
@@ -51,9 +55,19 @@ def describe(m):
     return f"binary of {len(m)} bytes"
 
 
+def tls_context(base):
+    if not base.startswith("wss://"):
+        return None
+    return ssl.create_default_context(cafile=os.environ["PEERS_TLS_CA"])
+
+
 def opener(base):
+    ctx = tls_context(base)
+
     def open_(path, **kw):
         kw.setdefault("compression", "deflate" if DEFLATE else None)
+        if ctx is not None:
+            kw.setdefault("ssl", ctx)
         return connect(
             base + path,
             max_size=MAX_SIZE,

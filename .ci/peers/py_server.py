@@ -16,11 +16,15 @@ Usage: py_server.py [HOST:PORT]   (default 127.0.0.1:9011)
 PEERS_DEFLATE=1: permessage-deflate on (`compression="deflate"`, websockets' defaults:
 windows of 12 bits, every message compressed); 0 or unset: off (`compression=None`),
 offers are declined.
+
+PEERS_TLS=1: serve wss:// only, with the certificate chain in the PEM file
+PEERS_TLS_CERT and the key in PEERS_TLS_KEY; 0 or unset: plain ws://.
 """
 
 import asyncio
 import http
 import os
+import ssl
 import sys
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +37,18 @@ DEFLATE = os.environ.get("PEERS_DEFLATE", "")
 if DEFLATE not in ("", "0", "1"):
     sys.exit(f"py_server: PEERS_DEFLATE must be 1 or 0, not {DEFLATE!r}")
 DEFLATE = DEFLATE == "1"
+TLS = os.environ.get("PEERS_TLS", "")
+if TLS not in ("", "0", "1"):
+    sys.exit(f"py_server: PEERS_TLS must be 1 or 0, not {TLS!r}")
+TLS = TLS == "1"
+
+
+def tls_context():
+    if not TLS:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.environ["PEERS_TLS_CERT"], os.environ["PEERS_TLS_KEY"])
+    return ctx
 
 seen: dict[str, tuple[int, str]] = {}
 seen_changed: asyncio.Condition | None = None
@@ -120,8 +136,10 @@ async def main():
         max_queue=64,
         ping_interval=None,
         compression="deflate" if DEFLATE else None,
+        ssl=tls_context(),
     ) as server:
-        print(f"py_server (websockets) on ws://{addr}, permessage-deflate "
+        scheme = "wss" if TLS else "ws"
+        print(f"py_server (websockets) on {scheme}://{addr}, permessage-deflate "
               f"{'on' if DEFLATE else 'off'}", file=sys.stderr, flush=True)
         await server.serve_forever()
 

@@ -3,8 +3,8 @@
 # Node `ws`), both ways, on one server contract and one client scenario list, plus
 # raw-socket hostile tests against the hybi server. See README.md here.
 #
-# Usage: .ci/peers/run.sh [--deflate|--plain] [--hybi-server CMD] [--hybi-client CMD]
-#                         [--name NAME]
+# Usage: .ci/peers/run.sh [--deflate|--plain] [--tls] [--hybi-server CMD]
+#                         [--hybi-client CMD] [--name NAME]
 #
 #   --deflate           the deflate mode (env PEERS_DEFLATE=1): every server and client
 #                       enables permessage-deflate (RFC 7692), so every scenario runs
@@ -13,6 +13,12 @@
 #                       everywhere, and `deflate_negotiated` asserts a server declines
 #                       an offer. Every process started here gets PEERS_DEFLATE=0|1 in
 #                       its environment: the hybi server under test must read it.
+#   --tls               the TLS mode (env PEERS_TLS=1), with either of the above: every
+#                       server serves wss:// only, with a certificate for 127.0.0.1 made
+#                       here by openssl (PEERS_TLS_CERT, PEERS_TLS_KEY: PEM files), signed
+#                       by a CA made here too, which every client trusts (PEERS_TLS_CA);
+#                       clients connect to wss:// URLs. The hostile tests (plain TCP)
+#                       are skipped. The hybi server under test must read the three.
 #   --hybi-server CMD   the hybi server under test (env HYBI_SERVER). It is run with the
 #                       listen address appended, or substituted for `{addr}` in CMD.
 #                       Default: target/release/examples/peer-server (built here).
@@ -40,10 +46,12 @@ HYBI_SERVER="${HYBI_SERVER:-}"
 HYBI_CLIENT="${HYBI_CLIENT:-}"
 HYBI_NAME="${HYBI_SERVER_NAME:-hybi}"
 DEFLATE="${PEERS_DEFLATE:-0}"
+TLS="${PEERS_TLS:-0}"
 while (($#)); do
     case "$1" in
         --deflate) DEFLATE=1; shift ;;
         --plain) DEFLATE=0; shift ;;
+        --tls) TLS=1; shift ;;
         --hybi-server) HYBI_SERVER="$2"; shift 2 ;;
         --hybi-client) HYBI_CLIENT="$2"; shift 2 ;;
         --name) HYBI_NAME="$2"; shift 2 ;;
@@ -59,6 +67,12 @@ case "$DEFLATE" in
 esac
 # Every server and client started below reads it (the hybi server under test too).
 export PEERS_DEFLATE="$DEFLATE"
+case "$TLS" in
+    0 | "") TLS=0 SCHEME=ws ;;
+    1) SCHEME=wss MODE="$MODE+tls" ;;
+    *) echo "PEERS_TLS must be 1 or 0, not '$TLS'" >&2; exit 3 ;;
+esac
+export PEERS_TLS="$TLS"
 
 TIMEOUT="${PEERS_TIMEOUT:-600}"
 BASE_PORT="${PEERS_PORT_BASE:-9010}"
@@ -129,6 +143,24 @@ expand() {
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
 
+# --- certificates (TLS mode): a CA, and a certificate for 127.0.0.1 signed by it -------
+if [[ "$TLS" == 1 ]]; then
+    command -v openssl >/dev/null || die "openssl not found (the TLS mode makes its certificates with it)"
+    TLS_DIR="$CACHE/tls"
+    rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    {
+        openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=hybi peers test CA" \
+            -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" &&
+        openssl req "${ec[@]}" -subj "/CN=127.0.0.1" -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/req.pem" &&
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+            "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$TLS_DIR/ext.cnf" &&
+        openssl x509 -req -in "$TLS_DIR/req.pem" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -CAcreateserial -days 2 -extfile "$TLS_DIR/ext.cnf" -out "$TLS_DIR/cert.pem"
+    } >"$LOGS/openssl.log" 2>&1 || { cat "$LOGS/openssl.log" >&2; die "openssl failed"; }
+    export PEERS_TLS_CERT="$TLS_DIR/cert.pem" PEERS_TLS_KEY="$TLS_DIR/key.pem" PEERS_TLS_CA="$TLS_DIR/ca.pem"
+fi
+
 # --- install and build --------------------------------------------------------------
 if [[ "${PEERS_SKIP_INSTALL:-0}" != 1 ]]; then
     "$HERE/install.sh" || die "install failed"
@@ -145,7 +177,7 @@ HYBI_CLIENT="${HYBI_CLIENT:-$TARGET/release/examples/peer-client}"
 
 # --- servers ------------------------------------------------------------------------
 HYBI_PORT=$BASE_PORT PY_PORT=$((BASE_PORT + 1)) NODE_PORT=$((BASE_PORT + 2))
-say "mode: $MODE (PEERS_DEFLATE=$PEERS_DEFLATE: permessage-deflate $([[ $MODE == deflate ]] && echo on || echo off) in every server and client)"
+say "mode: $MODE (PEERS_DEFLATE=$PEERS_DEFLATE: permessage-deflate $([[ $DEFLATE == 1 ]] && echo on || echo off) in every server and client; PEERS_TLS=$PEERS_TLS: $SCHEME://)"
 T_START=$(date +%s)
 start_server "$HYBI_NAME" "$HYBI_PORT" bash -c "exec $(expand "$HYBI_SERVER" "$HOST:$HYBI_PORT" '{addr}')"
 start_server websockets "$PY_PORT" "$VENV_PY" "$HERE/py_server.py" "$HOST:$PY_PORT"
@@ -190,7 +222,7 @@ run_pair() {
     col="$client->$server"
     [[ "$server" == hybi ]] && col="$client->$HYBI_NAME"
     log="$LOGS/client-$client-to-$server.log"
-    local url="ws://$HOST:${SERVER_PORT[$server]}"
+    local url="$SCHEME://$HOST:${SERVER_PORT[$server]}"
     local cmd
     if [[ "$client" == hybi ]]; then cmd="$(expand "${CLIENT_CMD[$client]}" "$url" '{url}')"
     else cmd="${CLIENT_CMD[$client]} $url"; fi
@@ -212,22 +244,24 @@ if [[ "${PEERS_CONTROLS:-0}" == 1 ]]; then
     run_pair ws websockets
 fi
 
-# --- hostile tests against the hybi server -----------------------------------------------
-HOSTILE_LOG="$LOGS/hostile.log"
-t=$(date +%s%N)
-timeout -k 5 "$(remaining)" python3 "$HERE/hostile.py" "$HOST:$HYBI_PORT" >"$HOSTILE_LOG" 2>&1 </dev/null
-hostile_status=$?
-TIMES+=("hostile->$HYBI_NAME $(( ($(date +%s%N) - t) / 1000000 )) ms")
+# --- hostile tests against the hybi server (raw plain sockets: not in the TLS mode) ------
 declare -A HOSTILE
 HOSTILE_TESTS=()
-while read -r _ name verdict rest; do
-    HOSTILE_TESTS+=("$name")
-    HOSTILE["$name"]="$verdict"
-    DETAIL["$name|hostile"]="$rest"
-    [[ "$verdict" == PASS ]] || FAILS+=("$name [hostile->$HYBI_NAME]: $rest")
-done < <(grep '^RESULT ' "$HOSTILE_LOG")
-if ((hostile_status != 0 && ${#HOSTILE_TESTS[@]} == 0)) || ((hostile_status == 124)); then
-    FAILS+=("[hostile->$HYBI_NAME] exited with $hostile_status (log: ${HOSTILE_LOG#"$ROOT"/})")
+if [[ "$TLS" != 1 ]]; then
+    HOSTILE_LOG="$LOGS/hostile.log"
+    t=$(date +%s%N)
+    timeout -k 5 "$(remaining)" python3 "$HERE/hostile.py" "$HOST:$HYBI_PORT" >"$HOSTILE_LOG" 2>&1 </dev/null
+    hostile_status=$?
+    TIMES+=("hostile->$HYBI_NAME $(( ($(date +%s%N) - t) / 1000000 )) ms")
+    while read -r _ name verdict rest; do
+        HOSTILE_TESTS+=("$name")
+        HOSTILE["$name"]="$verdict"
+        DETAIL["$name|hostile"]="$rest"
+        [[ "$verdict" == PASS ]] || FAILS+=("$name [hostile->$HYBI_NAME]: $rest")
+    done < <(grep '^RESULT ' "$HOSTILE_LOG")
+    if ((hostile_status != 0 && ${#HOSTILE_TESTS[@]} == 0)) || ((hostile_status == 124)); then
+        FAILS+=("[hostile->$HYBI_NAME] exited with $hostile_status (log: ${HOSTILE_LOG#"$ROOT"/})")
+    fi
 fi
 
 kill -0 "$HYBI_PGID" 2>/dev/null || FAILS+=("the $HYBI_NAME server died during the run (log: .ci/cache/peers/logs/server-$HYBI_NAME.log)")

@@ -178,7 +178,7 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
 /// bytes are sent; in text mode a line that is not UTF-8 stops the input.
 fn send_lines(
     mut input: impl BufRead,
-    writer: &Writer<std::net::TcpStream>,
+    writer: &Writer<hybi_std::MaybeTls>,
     binary: bool,
     finished: &AtomicBool,
 ) -> Event {
@@ -227,7 +227,7 @@ fn strip_line_end(line: &[u8]) -> &[u8] {
 /// (or a failed send) it closes with 1000 and waits for the closing handshake (the
 /// engine's close timeout bounds it); on Ctrl-C (1001) or bad input (1000) it closes,
 /// waits at most [`CLOSE_WAIT`] for the answer, and exits with a status of its own.
-fn supervise(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>) -> Exit {
+fn supervise(inbox: &mpsc::Receiver<Event>, writer: &Writer<hybi_std::MaybeTls>) -> Exit {
     let mut closing = false;
     loop {
         let Ok(event) = inbox.recv() else {
@@ -254,7 +254,7 @@ fn supervise(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>
 /// Closes the connection (1001 on Ctrl-C, 1000 on bad input), waits at most
 /// [`CLOSE_WAIT`] for the server's answer (a second Ctrl-C stops waiting), and returns
 /// the status for `why`.
-fn abort(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>, why: Abort) -> Exit {
+fn abort(inbox: &mpsc::Receiver<Event>, writer: &Writer<hybi_std::MaybeTls>, why: Abort) -> Exit {
     let (code, exit) = match why {
         Abort::Interrupted => (CloseCode::GOING_AWAY, Exit::Interrupted),
         Abort::BadInput => (CloseCode::NORMAL, Exit::BadInput),
@@ -292,7 +292,7 @@ fn abort(inbox: &mpsc::Receiver<Event>, writer: &Writer<std::net::TcpStream>, wh
 /// Starts the closing handshake from another thread: a send blocked on a server that
 /// stopped reading holds the connection, and waiting for the end (or a Ctrl-C) must not
 /// depend on it. A close already started is left as it is.
-fn close_in_background(writer: &Writer<std::net::TcpStream>, code: CloseCode) {
+fn close_in_background(writer: &Writer<hybi_std::MaybeTls>, code: CloseCode) {
     let writer = writer.clone();
     std::thread::spawn(move || {
         let _ = writer.close(code, "");

@@ -238,7 +238,7 @@ struct Flood {
     paused: Arc<AtomicUsize>,
     written: usize,
     closed: mpsc::Receiver<(u16, String)>,
-    client: hybi_std::WebSocket<TcpStream>,
+    client: hybi_std::WebSocket<hybi_std::MaybeTls>,
     _server: Server,
 }
 

@@ -15,13 +15,18 @@
 //! larger than that), and `deflate_negotiated` asserts the server agreed. `0` or unset:
 //! nothing is offered, except on `deflate_negotiated`'s connection, where the server
 //! (compression off) must decline; default limits. Any other value is an error (exit 2).
+//!
+//! `PEERS_TLS=1` is the suite's TLS mode: the base URL is a `wss://` one, and the
+//! server's certificate is checked against the CA certificate in the PEM file
+//! `PEERS_TLS_CA` (needs the `tls` feature).
 
-use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hybi_std::hybi::deflate::DeflateConfig;
-use hybi_std::{ClientBuilder, CloseCode, Error, Message, MessageKind, Response, WebSocket};
+use hybi_std::{
+    ClientBuilder, CloseCode, Error, MaybeTls, Message, MessageKind, Response, WebSocket,
+};
 
 type Outcome = Result<(), String>;
 
@@ -85,6 +90,13 @@ fn deflate() -> Option<DeflateConfig> {
 
 fn main() {
     deflate();
+    #[cfg(feature = "tls")]
+    TLS.get_or_init(tls_mode);
+    #[cfg(not(feature = "tls"))]
+    if std::env::var_os("PEERS_TLS").is_some_and(|v| v == "1") {
+        eprintln!("peer-client: PEERS_TLS=1 needs hybi-std's tls feature");
+        std::process::exit(2);
+    }
     let mut args = std::env::args().skip(1);
     let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9011".into());
     let base = base.trim_end_matches('/').to_owned();
@@ -139,23 +151,68 @@ fn builder(url: &str) -> ClientBuilder {
     builder_offering(url, deflate())
 }
 
+/// The suite's TLS mode from `PEERS_TLS`: `1` trusts the CA in `PEERS_TLS_CA`, `0` or
+/// unset is plain. A bad value or file ends the program.
+#[cfg(feature = "tls")]
+fn tls_mode() -> Option<std::sync::Arc<hybi_std::rustls::ClientConfig>> {
+    use hybi_std::rustls::pki_types::CertificateDer;
+    use hybi_std::rustls::pki_types::pem::PemObject;
+
+    match std::env::var_os("PEERS_TLS") {
+        Some(v) if v == "1" => {}
+        Some(v) if v == "0" || v.is_empty() => return None,
+        None => return None,
+        Some(v) => {
+            eprintln!("peer-client: PEERS_TLS must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    }
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("peer-client: PEERS_TLS_CA: {e}");
+        std::process::exit(2);
+    };
+    let ca = std::env::var_os("PEERS_TLS_CA").unwrap_or_else(|| fail(&"not set"));
+    let mut roots = hybi_std::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).unwrap_or_else(|e| fail(&e)) {
+        roots
+            .add(cert.unwrap_or_else(|e| fail(&e)))
+            .unwrap_or_else(|e| fail(&e));
+    }
+    let provider = std::sync::Arc::new(hybi_std::rustls::crypto::ring::default_provider());
+    let config = hybi_std::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail(&e))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(config))
+}
+
+#[cfg(feature = "tls")]
+static TLS: OnceLock<Option<std::sync::Arc<hybi_std::rustls::ClientConfig>>> = OnceLock::new();
+
 fn builder_offering(url: &str, deflate: Option<DeflateConfig>) -> ClientBuilder {
     let config = hybi_std::default_config().with_deflate(deflate);
-    ClientBuilder::new(url)
+    let builder = ClientBuilder::new(url);
+    #[cfg(feature = "tls")]
+    let builder = match TLS.get_or_init(tls_mode) {
+        Some(tls) => builder.tls_config(std::sync::Arc::clone(tls)),
+        None => builder,
+    };
+    builder
         .config(config)
         .connect_timeout(Duration::from_secs(5))
         .handshake_timeout(Duration::from_secs(10))
         .read_timeout(Some(Duration::from_secs(30)))
 }
 
-fn open(base: &str, path: &str) -> Result<(WebSocket<TcpStream>, Response), String> {
+fn open(base: &str, path: &str) -> Result<(WebSocket<MaybeTls>, Response), String> {
     builder(&format!("{base}{path}"))
         .connect()
         .map_err(|e| format!("connect {path}: {e}"))
 }
 
 /// The next data message (pings and pongs skipped).
-fn next_data(ws: &mut WebSocket<TcpStream>) -> Result<Message, String> {
+fn next_data(ws: &mut WebSocket<MaybeTls>) -> Result<Message, String> {
     loop {
         match ws.read() {
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
@@ -166,7 +223,7 @@ fn next_data(ws: &mut WebSocket<TcpStream>) -> Result<Message, String> {
 }
 
 /// Closes with 1000 and expects the server's close answer and then the end of TCP.
-fn finish(mut ws: WebSocket<TcpStream>) -> Outcome {
+fn finish(mut ws: WebSocket<MaybeTls>) -> Outcome {
     let theirs = ws
         .close_and_wait(CloseCode::NORMAL, "done")
         .map_err(|e| format!("close: {e}"))?;
@@ -180,7 +237,7 @@ fn finish(mut ws: WebSocket<TcpStream>) -> Outcome {
 }
 
 /// After the closing handshake, the next read reports the end of the connection.
-fn expect_transport_closed(ws: &mut WebSocket<TcpStream>) -> Outcome {
+fn expect_transport_closed(ws: &mut WebSocket<MaybeTls>) -> Outcome {
     match ws.read() {
         Err(Error::ConnectionClosed) => Ok(()),
         other => Err(format!(
@@ -189,7 +246,7 @@ fn expect_transport_closed(ws: &mut WebSocket<TcpStream>) -> Outcome {
     }
 }
 
-fn expect_text(ws: &mut WebSocket<TcpStream>, want: &str) -> Outcome {
+fn expect_text(ws: &mut WebSocket<MaybeTls>, want: &str) -> Outcome {
     match next_data(ws)? {
         Message::Text(t) if t == want => Ok(()),
         Message::Text(t) => Err(format!("echo {t:?}, expected {want:?}")),
@@ -197,7 +254,7 @@ fn expect_text(ws: &mut WebSocket<TcpStream>, want: &str) -> Outcome {
     }
 }
 
-fn expect_binary(ws: &mut WebSocket<TcpStream>, want: &[u8]) -> Outcome {
+fn expect_binary(ws: &mut WebSocket<MaybeTls>, want: &[u8]) -> Outcome {
     match next_data(ws)? {
         Message::Binary(b) if b == want => Ok(()),
         Message::Binary(b) => Err(format!(
@@ -457,7 +514,7 @@ fn fragmented_binary(base: &str) -> Outcome {
 fn fragmented_with_ping(base: &str) -> Outcome {
     let (mut ws, _) = open(base, "/echo")?;
     let parts = ["first κό", "σμε second", " third"];
-    let send = |ws: &mut WebSocket<TcpStream>, i: usize| {
+    let send = |ws: &mut WebSocket<MaybeTls>, i: usize| {
         ws.send_fragment(MessageKind::Text, parts[i].as_bytes(), i == parts.len() - 1)
             .map_err(|e| format!("send fragment {i}: {e}"))
     };

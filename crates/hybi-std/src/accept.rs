@@ -90,10 +90,26 @@ impl Acceptor {
     /// Reads the request, lets `callback` decide, and answers.
     pub fn accept_with<S: Stream>(
         &self,
-        mut stream: S,
+        stream: S,
         callback: impl FnOnce(&UpgradeRequest) -> Decision,
     ) -> Result<WebSocket<S>> {
-        let request = match self.read_request(&mut stream) {
+        self.accept_within(stream, self.handshake_timeout, callback)
+    }
+
+    /// The handshake timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// [`accept_with`](Self::accept_with) with `timeout` for reading the request
+    /// instead of the handshake timeout (what is left of it after a TLS handshake).
+    pub(crate) fn accept_within<S: Stream>(
+        &self,
+        mut stream: S,
+        timeout: Duration,
+        callback: impl FnOnce(&UpgradeRequest) -> Decision,
+    ) -> Result<WebSocket<S>> {
+        let request = match self.read_request(&mut stream, timeout) {
             Ok(r) => r,
             Err(Error::Handshake(HandshakeError::Request(e))) => {
                 let _ = stream.write_all(&e.response().to_bytes());
@@ -130,9 +146,9 @@ impl Acceptor {
         }
     }
 
-    fn read_request<S: Stream>(&self, stream: &mut S) -> Result<UpgradeRequest> {
+    fn read_request<S: Stream>(&self, stream: &mut S, timeout: Duration) -> Result<UpgradeRequest> {
         let mut handshake = ServerHandshake::with_limits(self.limits);
-        read_head(stream, self.handshake_timeout, |bytes| {
+        read_head(stream, timeout, |bytes| {
             handshake
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Request(e)))

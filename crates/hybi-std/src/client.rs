@@ -2,7 +2,9 @@
 
 use std::io;
 use std::net::TcpStream;
-use std::time::Duration;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hybi::Config;
 use hybi::handshake::{ClientHandshake, Headers, Limits};
@@ -11,6 +13,7 @@ use crate::adapter::{Target, mask_rng};
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
 use crate::stream::{Stream, read_head};
+use crate::transport::MaybeTls;
 
 /// What the server answered to a successful upgrade.
 #[derive(Clone, Debug)]
@@ -38,15 +41,18 @@ impl Response {
     }
 }
 
-/// Connects to a `ws://` URL with default settings.
+/// Connects to a `ws://` or `wss://` URL with default settings (for `wss://`, the
+/// `tls` feature, on by default: the server's certificate is checked against
+/// [`default_client_config`](crate::default_client_config)'s roots). The same as
+/// `ClientBuilder::new(url).connect()`.
 ///
 /// ```no_run
-/// let (mut ws, _response) = hybi_std::connect("ws://127.0.0.1:9002/echo")?;
+/// let (mut ws, _response) = hybi_std::connect("wss://example.com/echo")?;
 /// ws.send_text("hello")?;
 /// println!("{:?}", ws.read()?);
 /// # Ok::<(), hybi_std::Error>(())
 /// ```
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response)> {
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Response)> {
     ClientBuilder::new(url).connect()
 }
 
@@ -63,6 +69,8 @@ pub struct ClientBuilder {
     nodelay: bool,
     config: Config,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 fn parse_url(url: &str) -> Result<Target> {
@@ -70,7 +78,8 @@ fn parse_url(url: &str) -> Result<Target> {
 }
 
 impl ClientBuilder {
-    /// Settings for connecting to `url` (`ws://host[:port][/path][?query]`).
+    /// Settings for connecting to `url` (`ws://host[:port][/path][?query]`, or
+    /// `wss://` for TLS with the `tls` feature).
     pub fn new(url: &str) -> ClientBuilder {
         ClientBuilder {
             url: url.to_owned(),
@@ -83,6 +92,8 @@ impl ClientBuilder {
             nodelay: true,
             config: crate::default_config(),
             limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -104,7 +115,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Gives up on the handshake after this long (default: 10 s).
+    /// Gives up on the handshake after this long (default: 10 s): the TLS handshake
+    /// (`wss://`) and the WebSocket upgrade together.
     pub fn handshake_timeout(mut self, timeout: Duration) -> ClientBuilder {
         self.handshake_timeout = timeout;
         self
@@ -141,15 +153,74 @@ impl ClientBuilder {
         self
     }
 
-    /// Resolves the host, connects over TCP and runs the handshake.
-    pub fn connect(self) -> Result<(WebSocket<TcpStream>, Response)> {
+    /// The TLS settings for `wss://`: trusted roots, client certificate, ALPN,
+    /// protocol versions. Default: [`default_client_config`](crate::default_client_config)
+    /// (Mozilla's roots, and the platform's with the `tls-native-roots` feature). The
+    /// server's certificate is checked against the URL's host, a name or an IP
+    /// address. Unused for `ws://`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use hybi_std::rustls::{ClientConfig, RootCertStore, crypto::ring};
+    /// # fn demo(my_ca: hybi_std::rustls::pki_types::CertificateDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca)?;
+    /// let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let (mut ws, _) = hybi_std::ClientBuilder::new("wss://localhost:9443/echo")
+    ///     .tls_config(Arc::new(config))
+    ///     .connect()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientBuilder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Resolves the host, connects over TCP, runs the TLS handshake for `wss://`, and
+    /// the WebSocket handshake, all within the handshake timeout after TCP connects.
+    ///
+    /// A `wss://` URL without the `tls` feature is an [`Error::Url`]. TLS failures
+    /// (the certificate is expired or for another name, the server answers in plain
+    /// HTTP) are [`Error::Tls`](crate::Error::Tls).
+    pub fn connect(self) -> Result<(WebSocket<MaybeTls>, Response)> {
         let target = parse_url(&self.url)?;
+        #[cfg(feature = "tls")]
+        let tls = match (target.secure, &self.tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(Arc::clone(config)),
+            (true, None) => Some(crate::tls::default_client_config()?),
+        };
+        #[cfg(not(feature = "tls"))]
         if target.secure {
             return Err(Error::Url(format!(
-                "{}: wss:// needs TLS; connect a TLS stream yourself and use connect_with_stream",
+                "{}: wss:// needs hybi-std's tls feature",
                 self.url
             )));
         }
+        let tcp = self.connect_tcp(&target)?;
+        let started = Instant::now();
+        #[cfg(feature = "tls")]
+        let stream = match tls {
+            Some(config) => MaybeTls::Tls(crate::tls::TlsStream::connect(
+                tcp,
+                &target.host,
+                config,
+                self.handshake_timeout,
+            )?),
+            None => MaybeTls::Plain(tcp),
+        };
+        #[cfg(not(feature = "tls"))]
+        let stream = MaybeTls::Plain(tcp);
+        let left = self.handshake_timeout.saturating_sub(started.elapsed());
+        self.handshake(stream, target, left)
+    }
+
+    /// Resolves the host and connects over TCP, with the socket options set.
+    fn connect_tcp(&self, target: &Target) -> Result<TcpStream> {
         let addrs = target.resolve().map_err(Error::Dns)?;
         let mut last = None;
         let mut stream = None;
@@ -173,21 +244,23 @@ impl ClientBuilder {
         };
         stream.set_nodelay(self.nodelay)?;
         stream.set_write_timeout(self.write_timeout)?;
-        self.handshake(stream, target)
+        Ok(stream)
     }
 
-    /// Runs the handshake over a stream you connected yourself (a TLS stream for
-    /// `wss://`, a Unix socket, a proxy tunnel). The URL supplies the Host header and
-    /// the path.
+    /// Runs the handshake over a stream you connected yourself (a Unix socket, a
+    /// proxy tunnel, a [`TlsStream`](crate::TlsStream) you set up). The URL supplies
+    /// the Host header and the path.
     pub fn connect_with_stream<S: Stream>(self, stream: S) -> Result<(WebSocket<S>, Response)> {
         let target = parse_url(&self.url)?;
-        self.handshake(stream, target)
+        let timeout = self.handshake_timeout;
+        self.handshake(stream, target, timeout)
     }
 
     fn handshake<S: Stream>(
         self,
         mut stream: S,
         target: Target,
+        timeout: Duration,
     ) -> Result<(WebSocket<S>, Response)> {
         let mut request = target.request(&self.protocols, &self.headers, self.limits);
         if let Some(deflate) = self.config.deflate {
@@ -199,7 +272,7 @@ impl ClientBuilder {
         stream.write_all(handshake.request())?;
         stream.flush()?;
 
-        let accepted = read_head(&mut stream, self.handshake_timeout, |bytes| {
+        let accepted = read_head(&mut stream, timeout, |bytes| {
             handshake
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Response(e)))

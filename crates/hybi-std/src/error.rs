@@ -10,12 +10,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL could not be parsed, or is not `ws://host[:port][/path][?query]`.
+    /// The URL could not be parsed, or is not `ws[s]://host[:port][/path][?query]`
+    /// (or is `wss://` in a build without the `tls` feature).
     Url(String),
     /// The host name did not resolve.
     Dns(io::Error),
     /// The TCP connection could not be established (refused, unreachable, timed out).
     Connect(io::Error),
+    /// The TLS handshake failed (`wss://`, or a TLS [`Server`](crate::Server)): the
+    /// certificate, an alert, a peer that speaks plain HTTP (see
+    /// [`TlsError`](crate::TlsError)). A handshake that times out or that the peer
+    /// cuts short is a [`Handshake`](Error::Handshake) error like any other.
+    #[cfg(feature = "tls")]
+    Tls(crate::TlsError),
     /// The opening handshake failed: the peer's HTTP was malformed or not an upgrade,
     /// or (client) the server answered with another status (see [`HandshakeError`]).
     Handshake(HandshakeError),
@@ -107,6 +114,8 @@ impl fmt::Display for Error {
             Error::Url(why) => write!(f, "bad URL: {why}"),
             Error::Dns(e) => write!(f, "DNS lookup failed: {e}"),
             Error::Connect(e) => write!(f, "TCP connect failed: {e}"),
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Protocol(e) => write!(f, "connection failed: {e}"),
             Error::Send(e) => write!(f, "send refused: {e}"),
@@ -122,6 +131,8 @@ impl std::error::Error for Error {
         match self {
             Error::Dns(e) | Error::Connect(e) | Error::Io(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Send(e) => Some(e),
             _ => None,

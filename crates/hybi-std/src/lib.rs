@@ -4,8 +4,14 @@
 //! every protocol decision stays in the engine; this crate moves bytes and time.
 //!
 //! - Clients: [`connect`] or a [`ClientBuilder`] (subprotocols, headers, timeouts,
-//!   engine [`Config`]); [`ClientBuilder::connect_with_stream`] runs over any stream
-//!   (TLS, Unix socket).
+//!   engine [`Config`]) for `ws://` and `wss://` URLs;
+//!   [`ClientBuilder::connect_with_stream`] runs over any stream (a Unix socket, a
+//!   proxy tunnel).
+//! - TLS (the `tls` feature, on by default; rustls with the ring provider):
+//!   `wss://` checks the server against Mozilla's roots or the caller's
+//!   `rustls::ClientConfig` (`ClientBuilder::tls_config`); `ServerBuilder::tls` serves
+//!   TLS with the caller's `rustls::ServerConfig`; `TlsStream` is the stream both run
+//!   over, and splits like a `TcpStream`. `tls-native-roots` adds the platform's roots.
 //! - Servers: [`accept`] / [`accept_with`] on a stream you accepted (with
 //!   [`AcceptBackoff`] to keep your accept loop going through `EMFILE` and the like),
 //!   or the thread-per-connection [`Server`] with routes and [`Handler`] callbacks.
@@ -75,6 +81,9 @@ mod socket;
 mod split;
 mod stream;
 mod timeout;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
 
 pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
@@ -84,6 +93,9 @@ pub use server::{AcceptBackoff, Handler, Peer, Server, ServerBuilder, ServerHand
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};
+#[cfg(feature = "tls")]
+pub use tls::{TlsError, TlsStream, default_client_config};
+pub use transport::MaybeTls;
 
 pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Event, MessageKind, SendError, State};
@@ -112,3 +124,8 @@ pub fn default_config() -> Config {
 /// The engine this crate drives, for everything not re-exported above (its error
 /// types, the handshake module, frames).
 pub use hybi;
+
+/// The TLS library `wss://` and TLS servers run on (the `tls` feature), for building
+/// a [`rustls::ClientConfig`] or [`rustls::ServerConfig`] of the same version.
+#[cfg(feature = "tls")]
+pub use rustls;

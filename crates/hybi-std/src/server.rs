@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
@@ -19,6 +19,7 @@ use crate::idle::Idle;
 use crate::message::Message;
 use crate::split::Writer;
 use crate::stream::SharedTcp;
+use crate::transport::ServerStream;
 use hybi::handshake::Decision;
 
 /// A handle to one connection, for replying from a callback or sending from any
@@ -27,7 +28,7 @@ use hybi::handshake::Decision;
 pub struct Peer {
     id: u64,
     addr: SocketAddr,
-    writer: Writer<SharedTcp>,
+    writer: Writer<ServerStream>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -182,6 +183,8 @@ pub struct ServerBuilder {
     routes: Routes<Box<Factory>>,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerBuilder {
@@ -197,6 +200,8 @@ impl ServerBuilder {
             routes: Routes::default(),
             acceptor: Acceptor::new(),
             write_timeout: Some(Duration::from_secs(30)),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -237,7 +242,19 @@ impl ServerBuilder {
         self
     }
 
-    /// A client that does not finish its request within this is dropped (default 10 s).
+    /// Accepts TLS only (`wss://`), with `config`'s certificate, key and settings: each
+    /// connection's TLS handshake runs on its thread, within the handshake timeout. A
+    /// client that fails it (plain HTTP, which is answered 400 in plain text; garbage;
+    /// a certificate it refuses; nothing at all until the timeout) is dropped with a
+    /// log line at info level, and the server goes on.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> ServerBuilder {
+        self.tls = Some(config);
+        self
+    }
+
+    /// A client that does not finish its handshake within this is dropped (default
+    /// 10 s): the TLS handshake, if any, and the WebSocket upgrade together.
     pub fn handshake_timeout(mut self, timeout: Duration) -> ServerBuilder {
         self.acceptor = self.acceptor.handshake_timeout(timeout);
         self
@@ -262,6 +279,8 @@ impl ServerBuilder {
                 routes: self.routes,
                 acceptor: self.acceptor,
                 write_timeout: self.write_timeout,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
                 peers: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
@@ -275,6 +294,8 @@ struct Inner {
     routes: Routes<Box<Factory>>,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
     peers: Mutex<HashMap<u64, Peer>>,
     next_id: AtomicU64,
     stopping: AtomicBool,
@@ -591,6 +612,30 @@ fn connection_thread(inner: &Inner, mut stream: TcpStream, mut addr: SocketAddr)
     }
 }
 
+/// The connection's stream: the socket shared by both halves, or the TLS session over
+/// it once its handshake is done (`None`, logged, if it fails).
+fn transport(inner: &Inner, stream: TcpStream, addr: SocketAddr) -> Option<ServerStream> {
+    #[cfg(feature = "tls")]
+    if let Some(config) = &inner.tls {
+        let timeout = inner.acceptor.timeout();
+        return match crate::tls::TlsStream::accept(stream, Arc::clone(config), timeout) {
+            Ok(tls) => Some(ServerStream::Tls(tls)),
+            Err(e) => {
+                let why = match &e {
+                    Error::Tls(e) => e.to_string(),
+                    Error::Handshake(e) => e.to_string(),
+                    e => e.to_string(),
+                };
+                log::info!("{addr}: TLS handshake failed: {why}");
+                None
+            }
+        };
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = (inner, addr);
+    Some(ServerStream::Plain(SharedTcp::new(stream)))
+}
+
 /// One connection: handshake, routing, then the read loop.
 fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     if inner.stopping.load(Ordering::Acquire) {
@@ -598,8 +643,13 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     }
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(inner.write_timeout);
+    let started = Instant::now();
+    let Some(stream) = transport(inner, stream, addr) else {
+        return;
+    };
+    let left = inner.acceptor.timeout().saturating_sub(started.elapsed());
     let mut factory = None;
-    let accepted = inner.acceptor.accept_with(SharedTcp::new(stream), |req| {
+    let accepted = inner.acceptor.accept_within(stream, left, |req| {
         let (decision, route) = inner.routes.decide(req);
         factory = route.map(|make| make(req));
         decision

@@ -10,10 +10,11 @@ use crate::error::{Error, HandshakeError, Result};
 /// A byte stream a WebSocket runs over: `Read + Write`, plus optional control of read
 /// timeouts (so the engine's timers fire while waiting for data) and of shutting down.
 ///
-/// Implemented for [`TcpStream`] and (on Unix) `UnixStream`. For another stream (a TLS
-/// stream, say), implement it on a wrapper, delegating the timeout to the socket
-/// underneath, or wrap the stream in [`Untimed`] to run without read timeouts: the
-/// engine's timers (keepalive, close timeout) then only fire when data arrives.
+/// Implemented for [`TcpStream`], (on Unix) `UnixStream`, and with the `tls` feature
+/// `TlsStream` and [`MaybeTls`](crate::MaybeTls). For another stream, implement it on a
+/// wrapper, delegating the timeout to the socket underneath, or wrap the stream in
+/// [`Untimed`] to run without read timeouts: the engine's timers (keepalive, close
+/// timeout) then only fire when data arrives.
 pub trait Stream: Read + Write {
     /// Sets how long a read may block (`None`: forever). Default: does nothing.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -42,7 +43,8 @@ pub trait Stream: Read + Write {
     /// engine's buffers (no copy through a buffer of its own), holding the lock for
     /// that read. Return `Ok(true)` only if the next `read` then returns without
     /// blocking: a TLS stream whose socket has bytes may still need more of a record
-    /// before it can return any, so it should keep the default.
+    /// before it can return any, so it must wait for decrypted bytes (as `TlsStream`
+    /// does) or keep the default.
     fn wait_readable(&mut self) -> io::Result<bool> {
         Ok(false)
     }

@@ -511,8 +511,8 @@ fn keepalive_drops_a_peer_that_never_answers() {
 }
 
 /// Reads for `span`, counting pings and pongs; any error fails.
-fn count_keepalive_traffic(
-    ws: &mut hybi_std::WebSocket<TcpStream>,
+fn count_keepalive_traffic<S: hybi_std::Stream>(
+    ws: &mut hybi_std::WebSocket<S>,
     span: Duration,
 ) -> (usize, usize) {
     let until = Instant::now() + span;
@@ -838,7 +838,7 @@ fn wouldblock_on_a_nonblocking_stream_loses_no_bytes() {
         }
     });
     let (mut ws, _) = hybi_std::connect(&url(addr, "/")).unwrap();
-    ws.get_mut().set_nonblocking(true).unwrap();
+    ws.get_ref().tcp().set_nonblocking(true).unwrap();
     let mut sent = 0u32;
     let mut blocked = false;
     while sent < 200 {
@@ -865,7 +865,7 @@ fn wouldblock_on_a_nonblocking_stream_loses_no_bytes() {
             Err(e) => panic!("{e}"),
         }
     }
-    ws.get_mut().set_nonblocking(false).unwrap();
+    ws.get_ref().tcp().set_nonblocking(false).unwrap();
     ws.close(CloseCode::NORMAL, "").unwrap();
     assert_eq!(server.join().unwrap(), sent);
 }

@@ -26,7 +26,7 @@ fn a_non_blocking_read_with_a_timer_armed_returns_would_block_at_once() {
         .config(config)
         .connect()
         .unwrap();
-    ws.get_mut().set_nonblocking(true).unwrap();
+    ws.get_ref().tcp().set_nonblocking(true).unwrap();
     ws.send_text("hi").unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
