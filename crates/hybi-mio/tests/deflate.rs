@@ -106,7 +106,8 @@ fn idle_cost(
     let before = LIVE.load(Ordering::SeqCst);
     let mut agreements = Vec::new();
     for i in 0..n {
-        let text = json(2000, i * 7);
+        // Longer than the largest window: each end's context is full.
+        let text = json(40_000, i * 7);
         loop_
             .connect_with(
                 options(),
@@ -163,6 +164,17 @@ fn compressed_echoes_and_what_an_idle_compressed_connection_costs() {
         shared <= plain + 2 * (2 << 10),
         "shared {shared} vs plain {plain}"
     );
-    // Context takeover keeps each end's compressor and inflater.
+    // Context takeover keeps each end's context: the last window of bytes its
+    // compressor sent and its inflater received (kept within an eighth more) and a
+    // match table, compressor and inflater themselves lent by the worker: at most
+    // 80 KiB per end at 15 bits, 24 KiB at 12 bits, beyond an uncompressed connection.
     assert!(takeover > shared + (64 << 10));
+    assert!(
+        takeover <= plain + 2 * (80 << 10),
+        "takeover {takeover} vs plain {plain}"
+    );
+    assert!(
+        takeover_12 <= plain + 2 * (24 << 10),
+        "takeover at 12 bits {takeover_12} vs plain {plain}"
+    );
 }

@@ -260,14 +260,33 @@ fn a_compressor_and_an_inflater_can_be_lent_when_no_context_is_kept() {
     c2.send_text(&json(1000)).unwrap();
     let (events, _) = carry(&mut c2, &mut s2);
     assert_eq!(events, [Ev::Text(json(1000))]);
-    // With context takeover the compressor's state belongs to the connection; the
-    // peer's context is kept as its last window of bytes, so the inflater can go and
-    // a fresh one is primed with it: messages that refer back still inflate.
+    // With context takeover at level 1 our context is kept by the connection (the last
+    // window it compressed and its own match table), so the compressor can go too; at
+    // other levels zlib-rs holds the context and the compressor stays. The peer's
+    // context is kept as its last window of bytes, so the inflater can go and a fresh
+    // one is primed with it: messages that refer back still inflate.
+    let (mut c5, mut s5) = pair(Agreement::default(), DeflateConfig::default().with_level(6));
+    c5.send_text(&json(1000)).unwrap();
+    carry(&mut c5, &mut s5);
+    assert!(c5.take_deflater().is_none(), "zlib-rs holds the context");
     let (mut c3, mut s3) = pair(Agreement::default(), DeflateConfig::default());
     let text = json(1000);
     c3.send_text(&text).unwrap();
     carry(&mut c3, &mut s3);
-    assert!(c3.take_deflater().is_none());
+    let lent = c3
+        .take_deflater()
+        .expect("the connection holds the context");
+    let (mut c6, mut s6) = pair(Agreement::default(), DeflateConfig::default());
+    assert!(c6.give_deflater(lent).is_none());
+    c6.send_text(&text).unwrap();
+    assert_eq!(carry(&mut c6, &mut s6).0, [Ev::Text(text.clone())]);
+    c3.send_text(&text).unwrap();
+    let (events, sent) = carry(&mut c3, &mut s3);
+    assert_eq!(events, [Ev::Text(text.clone())]);
+    assert!(
+        sent[0].payload.len() < 100,
+        "a fresh compressor still refers back to the message before"
+    );
     for round in 0..4 {
         let inflater = s3.take_inflater().expect("between messages it can go");
         // Lend it elsewhere (it inflates another connection's message) meanwhile.
@@ -597,4 +616,89 @@ fn a_compressed_frame_may_exceed_the_frame_limit_up_to_the_message_limit() {
     let (events, sent) = carry(&mut c, &mut s);
     assert!(sent[0].payload.len() > 1000);
     assert_eq!(events, [Ev::Binary(noise)]);
+}
+
+/// Pseudo-random bytes (xorshift), for incompressible payloads.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn context_takeover_refers_back_across_messages_in_every_window() {
+    // Our context with takeover is the last window we compressed: messages of every
+    // size (beyond the window too), fragments, short uncompressed ones in between (not
+    // part of the context), each inflated by the peer that kept all of them.
+    for bits in [8, 9, 10, 12, 15] {
+        let agreement = Agreement {
+            server_max_window_bits: bits,
+            client_max_window_bits: bits,
+            ..Agreement::default()
+        };
+        let (mut c, mut s) = pair(agreement, DeflateConfig::default());
+        let mut total_wire = 0;
+        let mut total_payload = 0;
+        for round in 0..12u64 {
+            let size = [200, 1000, 5000, 40_000, 70_000, 300][round as usize % 6];
+            let text = json(size + round as usize);
+            c.send_text(&text).unwrap();
+            let (events, sent) = carry(&mut c, &mut s);
+            assert_eq!(
+                events,
+                [Ev::Text(text.clone())],
+                "{bits} bits, round {round}"
+            );
+            total_wire += sent.iter().map(|f| f.payload.len()).sum::<usize>();
+            total_payload += text.len();
+            // The same text again refers back to the last window.
+            if text.len() <= 1 << bits {
+                c.send_text(&text).unwrap();
+                let (events, sent) = carry(&mut c, &mut s);
+                assert_eq!(events, [Ev::Text(text.clone())]);
+                let len = sent[0].payload.len();
+                assert!(len < text.len() / 8, "{bits} bits: {len} of {}", text.len());
+            }
+            // Below the threshold: sent as it is, outside the context.
+            c.send_text("short").unwrap();
+            assert_eq!(carry(&mut c, &mut s).0, [Ev::Text("short".into())]);
+            // Incompressible binary, compressed anyway (the context must see it).
+            let bin = noise(3000, round + 7);
+            c.send_binary(&bin).unwrap();
+            let (events, sent) = carry(&mut c, &mut s);
+            assert_eq!(events, [Ev::Binary(bin)]);
+            assert!(
+                sent[0].header.rsv1,
+                "with context takeover every long message is compressed"
+            );
+            // A fragmented message: three compressed pieces, the first with RSV1.
+            let parts = [json(700), json(1500), json(90)];
+            c.send_fragment(MessageKind::Text, parts[0].as_bytes(), false)
+                .unwrap();
+            c.send_fragment(MessageKind::Text, parts[1].as_bytes(), false)
+                .unwrap();
+            c.send_fragment(MessageKind::Text, parts[2].as_bytes(), true)
+                .unwrap();
+            let (events, sent) = carry(&mut c, &mut s);
+            assert_eq!(
+                events,
+                [Ev::Text(parts.concat())],
+                "{bits} bits, round {round}"
+            );
+            assert_eq!(
+                sent.iter().map(|f| f.header.rsv1).collect::<Vec<_>>(),
+                [true, false, false]
+            );
+        }
+        assert!(
+            total_wire * 4 < total_payload,
+            "{bits} bits: {total_wire} of {total_payload}"
+        );
+    }
 }

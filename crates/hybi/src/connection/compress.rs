@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use super::{Connection, Core, Role};
 use crate::deflate::codec::TAIL;
+use crate::deflate::quick::{self, Quick};
 use crate::deflate::{Agreement, DeflateConfig, Deflater, Inflater};
 use crate::frame::OpCode;
 
@@ -41,6 +42,23 @@ pub(super) struct DeflateState {
     rx_primed: bool,
     /// The fragmented message being sent is compressed.
     pub(super) tx_fragments: bool,
+    /// With our context takeover at level 1: hybi's own compressor keeps our context
+    /// as the last window of bytes we compressed (`tx_history`, kept between the
+    /// window and an eighth more) and a match table of the connection's own, so the
+    /// compressor itself holds nothing and can be lent like one without context.
+    tx_context: Option<Box<TxContext>>,
+}
+
+/// Our compression context, with context takeover (see `DeflateState::tx_context`).
+struct TxContext {
+    history: Vec<u8>,
+    table: Quick,
+}
+
+/// How far the context buffers grow past the window before the oldest bytes are
+/// dropped: an eighth (moving a window's bytes once every eighth of one).
+fn context_limit(window: usize) -> usize {
+    window + window / 8
 }
 
 impl DeflateState {
@@ -72,7 +90,22 @@ impl DeflateState {
             rx_window: 1 << rx_bits.clamp(8, 15),
             rx_primed: false,
             tx_fragments: false,
+            tx_context: (!tx_reset && config.level == 1).then(|| {
+                // A table of a 32nd of the window's entries: 4 KiB at 15 bits.
+                let table_bits = u32::from(tx_bits.clamp(8, 15)).saturating_sub(5).max(9);
+                Box::new(TxContext {
+                    history: Vec::new(),
+                    table: Quick::new(table_bits),
+                })
+            }),
         }
+    }
+
+    /// True if the compressor holds no context of this connection's (none is kept,
+    /// or hybi's own compressor keeps it here) and no fragmented message is being
+    /// compressed by it: it can be lent to other connections.
+    fn deflater_free(&self) -> bool {
+        self.tx_context.is_some() || (self.tx_reset && !self.tx_fragments)
     }
 
     /// The inflater, made on first use if none was lent; at a message's start, one
@@ -105,12 +138,12 @@ impl DeflateState {
             return;
         }
         let window = self.rx_window;
-        if self.rx_history.capacity() < 2 * window {
-            self.rx_history
-                .reserve_exact(2 * window - self.rx_history.len());
+        let limit = context_limit(window);
+        if self.rx_history.capacity() < limit {
+            self.rx_history.reserve_exact(limit - self.rx_history.len());
         }
         let bytes = &bytes[bytes.len().saturating_sub(window)..];
-        if self.rx_history.len() + bytes.len() > 2 * window {
+        if self.rx_history.len() + bytes.len() > limit {
             // Keep what the next message may still reach: the last window, counting
             // the new bytes.
             let keep = window - bytes.len();
@@ -162,7 +195,7 @@ impl Connection {
     /// ([`give_deflater`](Self::give_deflater)).
     pub fn take_deflater(&mut self) -> Option<Box<Deflater>> {
         let d = self.core.deflate.as_deref_mut()?;
-        if !d.tx_reset || d.tx_fragments {
+        if !d.deflater_free() {
             return None;
         }
         d.deflater.take()
@@ -175,7 +208,7 @@ impl Connection {
         match self.core.deflate.as_deref_mut() {
             Some(d)
                 if d.deflater.is_none()
-                    && d.tx_reset
+                    && (d.tx_reset || d.tx_context.is_some())
                     && deflater.fits(d.config.level, d.tx_bits) =>
             {
                 d.deflater = Some(deflater);
@@ -260,7 +293,9 @@ impl Core {
             .deflater
             .take()
             .unwrap_or_else(|| Box::new(Deflater::new(level, bits)));
-        let compressed = if first && fin && d.tx_reset {
+        let compressed = if let Some(cx) = d.tx_context.as_deref_mut() {
+            Some(cx.compress(payload, bits, &mut deflater.out))
+        } else if first && fin && d.tx_reset {
             deflater.compress_alone(payload, bits)
         } else {
             deflater.compress(payload)
@@ -310,5 +345,50 @@ impl Core {
             d.deflater = Some(deflater);
         }
         true
+    }
+}
+
+impl TxContext {
+    /// Compresses `payload` after the bytes compressed before it (which it may refer
+    /// back to) into `out`; returns the length, ending with the sync flush's tail.
+    fn compress(&mut self, payload: &[u8], bits: u8, out: &mut Vec<u8>) -> usize {
+        // Positions are counted in `u32`: a payload of 512 MiB or more goes in pieces,
+        // each ending with a sync flush.
+        const PIECE: usize = quick::MAX_INPUT / 2;
+        if payload.len() < PIECE {
+            self.compress_piece(payload, bits, out);
+        } else {
+            out.clear();
+            let mut piece_out = Vec::new();
+            for piece in payload.chunks(PIECE) {
+                self.compress_piece(piece, bits, &mut piece_out);
+                out.extend_from_slice(&piece_out);
+            }
+        }
+        out.len()
+    }
+
+    fn compress_piece(&mut self, piece: &[u8], bits: u8, out: &mut Vec<u8>) {
+        let window = 1usize << bits.clamp(8, 15);
+        let limit = context_limit(window);
+        let history = &mut self.history;
+        let want = (history.len() + piece.len()).max(limit);
+        if history.capacity() < want {
+            history.reserve_exact(want - history.len());
+        }
+        let from = history.len();
+        history.extend_from_slice(piece);
+        self.table.compress_from(history, from, bits, out);
+        if history.len() > limit {
+            // Keep the last window: what the next message may refer back to.
+            let drop = history.len() - window;
+            history.copy_within(drop.., 0);
+            history.truncate(window);
+            self.table.drop_front(drop);
+            if history.capacity() > limit {
+                // After a message longer than the window.
+                history.shrink_to(limit);
+            }
+        }
     }
 }

@@ -81,7 +81,7 @@ impl Deflater {
             return len;
         }
         self.quick
-            .get_or_insert_with(Quick::new)
+            .get_or_insert_with(|| Quick::new(quick::SHARED_TABLE_BITS))
             .compress(input, window_bits, &mut self.out);
         Some(self.out.len())
     }

@@ -14,7 +14,7 @@
 
 pub(crate) mod codec;
 pub mod negotiate;
-mod quick;
+pub(crate) mod quick;
 
 pub use codec::{Deflater, Inflater};
 pub use negotiate::{Agreement, NegotiationError, Offer};

@@ -14,8 +14,9 @@ use alloc::vec::Vec;
 
 use super::codec::TAIL;
 
-/// log2 of the hash table's entries (4 bytes each: 16 KiB).
-const TABLE_BITS: u32 = 12;
+/// log2 of the hash table's entries (4 bytes each: 16 KiB), for a table shared by
+/// the connections of a thread.
+pub(crate) const SHARED_TABLE_BITS: u32 = 12;
 
 /// The longest match deflate can code.
 const MAX_MATCH: usize = 258;
@@ -169,8 +170,8 @@ fn load64(data: &[u8], at: usize) -> u64 {
 }
 
 #[inline(always)]
-fn hash(four: u32) -> usize {
-    (four.wrapping_mul(0x9e37_79b1) >> (32 - TABLE_BITS)) as usize
+fn hash(four: u32, shift: u32) -> usize {
+    (four.wrapping_mul(0x9e37_79b1) >> shift) as usize
 }
 
 /// How many bytes from `a` and from `b` agree, at most `max` (`b + max` within
@@ -192,6 +193,12 @@ fn common(data: &[u8], a: usize, b: usize, max: usize) -> usize {
 }
 
 /// The compressor's match table, reused from message to message without clearing.
+///
+/// Two ways to use it: [`compress`](Self::compress) forgets each message (no context
+/// takeover; one table can serve every connection of a thread), and
+/// [`compress_from`](Self::compress_from) + [`drop_front`](Self::drop_front) keep a
+/// connection's context as a buffer of the last bytes it compressed, which its next
+/// messages refer back to (context takeover).
 pub(crate) struct Quick {
     /// Running position (`start` + offset in its message) of the last 4-byte sequence
     /// seen with each hash; entries below `start` belong to earlier messages.
@@ -199,16 +206,21 @@ pub(crate) struct Quick {
     /// Running position of the current message's first byte (never 0, which marks an
     /// empty entry).
     start: u32,
+    /// 32 - log2 of the table's entries.
+    shift: u32,
     /// The farthest reference made (tests check it against the window).
     #[cfg(test)]
     farthest: usize,
 }
 
 impl Quick {
-    pub(crate) fn new() -> Quick {
+    /// A table of `2^bits` entries (8-16 bits).
+    pub(crate) fn new(bits: u32) -> Quick {
+        let bits = bits.clamp(8, 16);
         Quick {
-            table: alloc::vec![0; 1 << TABLE_BITS],
+            table: alloc::vec![0; 1 << bits],
             start: 1,
+            shift: 32 - bits,
             #[cfg(test)]
             farthest: 0,
         }
@@ -218,29 +230,52 @@ impl Quick {
     /// first), with back-references of at most `1 << window_bits` bytes (8-15), ending
     /// with the sync flush's [`TAIL`].
     pub(crate) fn compress(&mut self, data: &[u8], window_bits: u8, out: &mut Vec<u8>) {
-        debug_assert!(data.len() < MAX_INPUT);
+        self.compress_from(data, 0, window_bits, out);
+        self.drop_front(data.len());
+    }
+
+    /// The first `n` bytes of the buffer given to [`compress_from`](Self::compress_from)
+    /// are gone: the next buffer starts that much later.
+    pub(crate) fn drop_front(&mut self, n: usize) {
+        self.start += n as u32;
+    }
+
+    /// Compresses `data[from..]` into `out` (cleared first), which may refer back into
+    /// `data[..from]`: the bytes this table compressed before, minus those dropped
+    /// since ([`drop_front`](Self::drop_front)). References reach at most
+    /// `1 << window_bits` bytes (8-15); the output ends with the sync flush's
+    /// [`TAIL`]. `data` is shorter than [`MAX_INPUT`].
+    pub(crate) fn compress_from(
+        &mut self,
+        data: &[u8],
+        from: usize,
+        window_bits: u8,
+        out: &mut Vec<u8>,
+    ) {
+        debug_assert!(data.len() < MAX_INPUT && from <= data.len());
         let max_dist = 1usize << window_bits.clamp(8, 15);
         let n = data.len();
         if u64::from(self.start) + n as u64 + 1 >= u64::from(u32::MAX) {
+            // Once per 4 GiB: the earlier bytes are not referred to for one message.
             self.table.fill(0);
             self.start = 1;
         }
         let start = self.start;
-        self.start += n as u32;
+        let shift = self.shift;
         out.clear();
-        out.reserve(n + n / 8 + 16);
+        out.reserve((n - from) + (n - from) / 8 + 16);
         // A block with fixed codes that is not the last (BFINAL 0, BTYPE 01).
         let mut bits = Bits {
             acc: 0b010,
             count: 3,
             out,
         };
-        let mut i = 0;
+        let mut i = from;
         if n >= MIN_MATCH {
             let table = &mut self.table[..];
             while i + MIN_MATCH <= n {
                 let four = load32(data, i);
-                let slot = &mut table[hash(four)];
+                let slot = &mut table[hash(four, shift)];
                 let seen = *slot;
                 *slot = start + i as u32;
                 if seen >= start {
@@ -261,7 +296,7 @@ impl Quick {
                         // again right after it.
                         let last = i + len - 1;
                         if last + MIN_MATCH <= n {
-                            table[hash(load32(data, last))] = start + last as u32;
+                            table[hash(load32(data, last), shift)] = start + last as u32;
                         }
                         i += len;
                         continue;
@@ -340,7 +375,7 @@ mod tests {
 
     #[test]
     fn every_window_inflates_to_the_input() {
-        let mut q = Quick::new();
+        let mut q = Quick::new(SHARED_TABLE_BITS);
         let mut out = Vec::new();
         for bits in 9..=15u8 {
             q.farthest = 0;
@@ -361,7 +396,7 @@ mod tests {
 
     #[test]
     fn window_of_8_bits_refers_at_most_256_back() {
-        let mut q = Quick::new();
+        let mut q = Quick::new(SHARED_TABLE_BITS);
         let mut out = Vec::new();
         let block: Vec<u8> = (0..257u32).map(|i| (i * 7 % 251) as u8).collect();
         for dist in [256, 257] {
@@ -376,7 +411,7 @@ mod tests {
 
     #[test]
     fn messages_do_not_refer_to_earlier_ones() {
-        let mut q = Quick::new();
+        let mut q = Quick::new(SHARED_TABLE_BITS);
         let mut out = Vec::new();
         let text = b"the same message, sent again and again, and again".repeat(3);
         q.compress(&text, 15, &mut out);
@@ -389,7 +424,7 @@ mod tests {
 
     #[test]
     fn running_count_wraps_by_clearing_the_table() {
-        let mut q = Quick::new();
+        let mut q = Quick::new(SHARED_TABLE_BITS);
         let mut out = Vec::new();
         let text = b"wrapping, wrapping, wrapping around".repeat(10);
         q.start = u32::MAX - 100;
@@ -412,7 +447,7 @@ mod tests {
                 .into_bytes()
             })
             .collect();
-        let mut q = Quick::new();
+        let mut q = Quick::new(SHARED_TABLE_BITS);
         let mut out = Vec::new();
         q.compress(&json, 15, &mut out);
         let mut z = super::super::Deflater::new(1, 15);
