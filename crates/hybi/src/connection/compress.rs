@@ -188,8 +188,9 @@ impl Connection {
         self.core.deflate.as_deref().map(|d| &d.agreement)
     }
 
-    /// Hands back the compressor when it holds nothing the connection needs (we agreed
-    /// to no context takeover, and no fragmented message is being sent), so a driver
+    /// Hands back the compressor when it holds nothing the connection needs (hybi's own
+    /// compressor at level 1, whose context with context takeover the connection
+    /// keeps; or no context takeover and no fragmented message being sent), so a driver
     /// can keep one per thread for all its connections instead of one per connection.
     /// The connection makes a new one if it needs one and none is lent
     /// ([`give_deflater`](Self::give_deflater)).

@@ -4,8 +4,10 @@
 //! - [`negotiate`]: parsing offers and answers, choosing parameters;
 //! - [`DeflateConfig`]: what a side offers or accepts, and how it compresses;
 //! - [`Deflater`] and [`Inflater`]: the compressor and decompressor a connection uses
-//!   (zlib-rs underneath), which an adapter can also own and lend to connections, one
-//!   per worker, when the agreement lets a side forget its context between messages.
+//!   (hybi's own compressor at level 1, zlib-rs otherwise and for inflating), which
+//!   an adapter can also own and lend to connections, one per worker: they hold no
+//!   connection's context between messages (except zlib-rs compressing with context
+//!   takeover at levels other than 1).
 //!
 //! The connection applies the extension: RSV1 on a message's first frame, the
 //! `00 00 ff ff` tail removed on send and supplied on receive (without copying the
@@ -41,8 +43,10 @@ pub struct DeflateConfig {
     pub server_max_window_bits: u8,
     /// The largest window (8-15 bits) the client compresses with.
     pub client_max_window_bits: u8,
-    /// Compression level, 0 (store) to 9 (smallest); 1 is the fastest that still
-    /// compresses well. Default: 1.
+    /// Compression level, 0 (store) to 9 (smallest). Default: 1, the fastest that
+    /// still compresses well, done by hybi's own compressor, which keeps a
+    /// connection's context with context takeover in about a window's bytes (other
+    /// levels use zlib-rs, whose context is a few hundred KiB per connection).
     pub level: u8,
     /// Messages shorter than this are sent uncompressed. Default: 128 bytes.
     pub threshold: usize,
