@@ -8,6 +8,8 @@
 mod alloc;
 #[path = "../../../fuzz/src/conn.rs"]
 mod conn;
+#[path = "../../../fuzz/src/deflate.rs"]
+mod deflate;
 #[path = "../../../fuzz/src/frame_header.rs"]
 mod frame_header;
 #[path = "../../../fuzz/src/handshake.rs"]
@@ -83,6 +85,21 @@ fn seed_corpus_client_handshake() {
 #[test]
 fn seed_corpus_structured() {
     replay("structured", structured::run);
+}
+
+#[test]
+fn seed_corpus_deflate_roundtrip() {
+    replay("deflate_roundtrip", deflate::run_roundtrip);
+}
+
+#[test]
+fn seed_corpus_deflate_connection() {
+    replay("deflate_connection", deflate::run_connection);
+}
+
+#[test]
+fn seed_corpus_deflate_negotiation() {
+    replay("deflate_negotiation", deflate::run_negotiation);
 }
 
 /// Found by `server_connection` (minimized): flags 0xF4 (keepalive on, end of input
