@@ -136,3 +136,14 @@ fn pongs_answer_pings_in_order() {
         ],
     );
 }
+
+/// Found by `deflate_negotiation`: a client config asking for a 10-bit window of its
+/// own (0x5e), answered with a bare `permessage-deflate`: the client took 15 bits as
+/// its window (more than it asked). Fixed: without `client_max_window_bits` in the
+/// answer, the client keeps the window it asked for.
+#[test]
+fn a_bare_answer_keeps_the_clients_window() {
+    let mut input = vec![0xfc, 0x5e];
+    input.extend_from_slice(b"permessage-deflate");
+    deflate::run_negotiation(&input);
+}
