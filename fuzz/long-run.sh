@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-1800}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(frame_header server_connection client_connection server_handshake client_handshake structured)
+[ ${#targets[@]} -eq 0 ] && targets=(frame_header server_connection client_connection server_handshake client_handshake structured deflate_roundtrip deflate_connection deflate_negotiation)
 export RUSTC_BOOTSTRAP=1
 mkdir -p logs work
 for spec in "${targets[@]}"; do

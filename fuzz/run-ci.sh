@@ -17,7 +17,7 @@ seconds=${FUZZ_SECONDS:-60}
 timeout=${FUZZ_TIMEOUT:-25}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(frame_header server_connection client_connection server_handshake client_handshake structured)
+    targets=(frame_header server_connection client_connection server_handshake client_handshake structured deflate_roundtrip deflate_connection deflate_negotiation)
 fi
 export RUSTC_BOOTSTRAP=1
 SECONDS=0

@@ -199,5 +199,100 @@ def main():
     write("structured", "client-close-1005", bytes([0x02, 0x12, 0, 0]) + bytes([7, 2, 5, 0]) + K)
 
 
+def u16(n):
+    return struct.pack("<H", n)
+
+
+def deflate_seeds():
+    """permessage-deflate: roundtrips, hostile compressed frames, negotiation."""
+    # deflate_roundtrip: [agreement][levels][flags][chunk seed] then items
+    # [op][len][payload] (+ a u16 cut per extra fragment).
+    W15, W8 = 0x1C | 0xE0, 0x00  # both windows 15 bits; both 8 bits
+    json = b'{"id":1,"user":"u1","text":"hello again"},'
+    text = "κόσμε hello ☃ 𝄞 wörld ".encode()
+    def item(op, payload, cuts=()):
+        return bytes([op, len(payload)]) + payload + b"".join(u16(c) for c in cuts)
+    rt = {
+        # level 1 both ways, context takeover, every message compressed
+        "takeover-json": (W15, 0x11, 0x00, 2, item(0x00, json) + item(0xA1, json) + item(0xC0, json)),
+        # no context takeover, level 1: hybi's own compressor on whole messages
+        "no-takeover-quick": (W15 | 3, 0x11, 0x20, 1, item(0x80, json) + item(0x91, text) + item(0x00, b"short")),
+        "window-8-level-9": (W8, 0x99, 0x00, 3, item(0xB0, text) + item(0xB1, json)),
+        "store-level-0": (W15, 0x00, 0x00, 0, item(0x90, json) + item(0x01, b"")),
+        "mixed-windows": (0x5D, 0x61, 0x08, 2, item(0xC0, json) + item(0xC1, json)),
+        "fragments-with-pings": (W15, 0x11, 0x00, 1, item(0xAE, text, (5, 300, 3000)) + item(0x8B, json, (40,))),
+        "fragments-no-takeover": (W15 | 3, 0x11, 0x00, 2, item(0xA6, json, (1, 2, 9000)) + item(0x03, b"", (0,))),
+        "binary-noise": (W15 | 1, 0x51, 0x00, 3, item(0xE0, bytes(range(200, 256))) + item(0xF1, b"\x01\x02" * 20)),
+        "invalid-utf8-is-binary": (W15, 0x11, 0x00, 1, item(0x90, b"ok\xff\xfe" * 10)),
+        "lent-codecs": (W15 | 2, 0x11, 0x04, 2, item(0xA0, json) + item(0xA1, json) + item(0xA0, text) + item(0x06, json, (3, 30, 60))),
+        "lent-codecs-no-takeover": (W15 | 3, 0x31, 0x04, 1, item(0xA0, json) + item(0xA1, json) + item(0x0A, json, (10,))),
+        "streaming": (W15, 0x11, 0x03, 2, item(0xD0, json) + item(0xD1, text) + item(0x0C, json, (7, 8))),
+        "threshold-high": (W15, 0x11, 0x38 | 0xC0, 0, item(0x00, json) + item(0xB0, json)),
+    }
+    for name, (a, lv, fl, ch, items) in rt.items():
+        write("deflate_roundtrip", name, bytes([a, lv, fl, ch]) + items)
+
+    # deflate_connection: [agreement][flags][client config][damage][at: u16] then items.
+    def msg(op, size_idx, how=0, pos=None, cuts=()):
+        b = bytes([op, size_idx, how])
+        if how & 3 == 1:
+            b += u16(pos or 0)
+        return b + b"".join(u16(c) for c in cuts)
+    plain = lambda size_idx, how=0, op=0x07: bytes([op, size_idx, how])
+    ping = lambda n: bytes([0x04, n])
+    conn = {
+        "text-small": (W15, 0x00, 0x01, 0, 0, msg(0x00, 3) + msg(0x00, 4)),
+        "binary-pattern": (W15, 0x02, 0x01, 0, 0, msg(0x20, 5, 2) + msg(0x20, 8, 2)),
+        "limit-exactly": (W15, 0x08, 0x01, 0, 0, msg(0x20, 10, 2)),
+        "limit-exactly-streaming": (W15, 0x09, 0x01, 0, 0, msg(0x20, 10, 2)),
+        "one-over-limit": (W15, 0x08, 0x01, 0, 0, msg(0x20, 11, 2)),
+        "bomb-1m": (W15, 0x04, 0x01, 0, 0, msg(0x20, 14, 2)),
+        "bomb-2m-streaming": (W15 | 3, 0x0D, 0x09, 0, 0, msg(0x00, 15, 0)),
+        "bad-utf8-compressed": (W15, 0x04, 0x01, 0, 0, msg(0x00, 4, 1, pos=3)),
+        "bad-utf8-streaming": (W15, 0x05, 0x01, 0, 0, msg(0x00, 8, 1, pos=200)),
+        "fragments-with-pings": (W15, 0x06, 0x01, 0, 0, msg(0xC0, 8, 4, cuts=(5, 100, 4000)) + ping(3)),
+        "fragments-streaming": (W15, 0x07, 0x01, 0, 0, msg(0x80, 9, 6, cuts=(0, 65535))),
+        "noise-incompressible": (W15 | 3, 0x0C, 0x09, 0, 0, msg(0x20, 9, 3)),
+        "window-8": (W8, 0x00, 0x01, 0, 0, msg(0x00, 5) + msg(0x40, 5, 0, cuts=(700,))),
+        "level-9-takeover": (W15, 0x02, 0x09, 0, 0, msg(0x00, 5) + msg(0x00, 5) + msg(0x20, 4, 2)),
+        "below-threshold": (W15, 0x00, 0x41, 0, 0, msg(0x00, 3) + msg(0x00, 5)),
+        "garbage-rsv1": (W15, 0x00, 0x01, 0, 0, bytes([0x05, 6]) + b"\xff\xff\x00\x00\x12\x34"),
+        "garbage-empty-final-block": (W15, 0x00, 0x01, 0, 0, bytes([0x05, 1, 0x03])),
+        "rsv1-on-ping": (W15, 0x00, 0x01, 0, 0, msg(0x00, 3) + bytes([0x06])),
+        "rsv1-on-continuation": (W15, 0x01, 0x01, 0, 0, bytes([0x0E])),
+        "rsv2": (W15, 0x00, 0x01, 0, 0, bytes([0x16])),
+        "close-after-messages": (W15, 0x00, 0x01, 0, 0, msg(0x00, 4) + ping(5) + bytes([0x1E])),
+        "plain-between-compressed": (W15, 0x00, 0x01, 0, 0, msg(0x00, 5) + plain(3) + msg(0x00, 5)),
+        "plain-too-large": (W15, 0x00, 0x01, 0, 0, plain(7, 2, 0x27)),
+        "bit-flip": (W15, 0x00, 0x01, 0x22, 40, msg(0x00, 5) + msg(0x00, 5)),
+        "bit-flip-streaming": (W15, 0x05, 0x01, 0x42, 300, msg(0x00, 8) + msg(0x00, 5)),
+        "truncated": (W15, 0x00, 0x01, 0x01, 30, msg(0x00, 5) + msg(0x00, 5)),
+        "zero-copy": (W15, 0x0A, 0x01, 0, 0, msg(0x40, 8, 4, cuts=(1000,)) + ping(0)),
+    }
+    for name, (a, fl, cfg, dmg, at, items) in conn.items():
+        write("deflate_connection", name, bytes([a, fl, cfg, dmg]) + u16(at) + items)
+
+    # deflate_negotiation: [server config][client config] then values, one a line.
+    neg = {
+        "chrome": (0xFC, 0xFC, ["permessage-deflate; client_max_window_bits"]),
+        "firefox": (0xFC, 0xFC, ["permessage-deflate"]),
+        "no-takeover": (0xFF, 0xFF, ["permessage-deflate; server_no_context_takeover; client_no_context_takeover"]),
+        "windows": (0x5D, 0x61, ["permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"]),
+        "quoted": (0xFC, 0x7C, ['permessage-deflate; server_max_window_bits="12"; client_max_window_bits']),
+        "several-offers": (0x30, 0xFC, ["x-webkit-deflate-frame, permessage-deflate; foo",
+                                        "permessage-deflate; server_max_window_bits=8, permessage-deflate"]),
+        "bad-values": (0xFC, 0xFC, ["permessage-deflate; server_max_window_bits=08",
+                                    "permessage-deflate; client_max_window_bits=16",
+                                    "permessage-deflate; server_no_context_takeover=1"]),
+        "duplicate": (0xFC, 0xFC, ["permessage-deflate; client_max_window_bits; client_max_window_bits=10"]),
+        "syntax": (0xFC, 0xFC, ['permessage-deflate; a="b', ", ,", "permessage-deflate;;", "\t"]),
+        "answer-not-offered": (0xFC, 0x1C, ["permessage-deflate; client_max_window_bits=15"]),
+        "empty": (0x00, 0x00, [""]),
+    }
+    for name, (sc, cc, values) in neg.items():
+        write("deflate_negotiation", name, bytes([sc, cc]) + "\n".join(values).encode())
+
+
 if __name__ == "__main__":
     main()
+    deflate_seeds()

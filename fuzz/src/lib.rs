@@ -2,6 +2,7 @@
 //! `tests/fuzz_regressions.rs`).
 pub mod alloc;
 pub mod conn;
+pub mod deflate;
 pub mod frame_header;
 pub mod handshake;
 pub mod structured;

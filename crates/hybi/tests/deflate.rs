@@ -416,6 +416,65 @@ mod handshake {
         }
     }
 
+    /// Found by the `deflate_negotiation` fuzz target: a client that asked for a window
+    /// of 10 bits, answered by a server that does not limit the client's window (no
+    /// `client_max_window_bits` in the answer, as RFC 7692 §7.1.2.2 allows), took the
+    /// answer as an agreement to compress with 15 bits: its compressor then ran with a
+    /// 32 KiB window (and context of that size with context takeover) against its
+    /// config. It keeps to the window it asked for.
+    #[test]
+    fn a_client_keeps_its_window_when_the_answer_does_not_limit_it() {
+        let mut client = DeflateConfig::default();
+        client.client_max_window_bits = 10;
+        let bare = Agreement::from_response(core::iter::once(&b"permessage-deflate"[..]), &client);
+        assert_eq!(
+            bare,
+            Ok(Some(Agreement {
+                client_max_window_bits: 10,
+                ..Agreement::default()
+            }))
+        );
+        // Through the handshake: a server's 101 without the parameter.
+        let request = ClientRequest::new("h", None, false).deflate(client);
+        let mut ch = ClientHandshake::new(&request, &mut rng()).unwrap();
+        let upgrade = ServerHandshake::new()
+            .receive(ch.request())
+            .unwrap()
+            .unwrap();
+        let server_config = DeflateConfig::default();
+        let Answer::Upgrade(accepted) =
+            upgrade.answer_with(&Decision::accept(), Some(&server_config))
+        else {
+            panic!("accepted")
+        };
+        let response = String::from_utf8(accepted.response().to_bytes()).unwrap();
+        assert!(
+            response.contains("; client_max_window_bits=10"),
+            "{response}"
+        );
+        let response = response.replace("; client_max_window_bits=10", "");
+        let opened = ch.receive(response.as_bytes()).unwrap().unwrap();
+        let agreed = *opened.deflate().expect("agreed");
+        assert_eq!(agreed.client_max_window_bits, 10);
+        // It compresses with that window, which the server (inflating any) reads.
+        let mut c = opened.into_connection(Config::default().with_deflate(Some(client)), rng());
+        let mut s = server();
+        s.enable_deflate(
+            Agreement {
+                client_max_window_bits: 15,
+                ..agreed
+            },
+            server_config,
+        );
+        for _ in 0..3 {
+            let text = json(5000);
+            c.send_text(&text).unwrap();
+            let (events, sent) = carry(&mut c, &mut s);
+            assert_eq!(events, [Ev::Text(text)]);
+            assert!(sent[0].header.rsv1);
+        }
+    }
+
     #[test]
     fn a_server_without_deflate_ignores_the_offer() {
         let (mut c, mut s, agreed) =

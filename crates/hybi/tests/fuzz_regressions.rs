@@ -8,6 +8,8 @@
 mod alloc;
 #[path = "../../../fuzz/src/conn.rs"]
 mod conn;
+#[path = "../../../fuzz/src/deflate.rs"]
+mod deflate;
 #[path = "../../../fuzz/src/frame_header.rs"]
 mod frame_header;
 #[path = "../../../fuzz/src/handshake.rs"]
@@ -85,6 +87,21 @@ fn seed_corpus_structured() {
     replay("structured", structured::run);
 }
 
+#[test]
+fn seed_corpus_deflate_roundtrip() {
+    replay("deflate_roundtrip", deflate::run_roundtrip);
+}
+
+#[test]
+fn seed_corpus_deflate_connection() {
+    replay("deflate_connection", deflate::run_connection);
+}
+
+#[test]
+fn seed_corpus_deflate_negotiation() {
+    replay("deflate_negotiation", deflate::run_negotiation);
+}
+
 /// Found by `server_connection` (minimized): flags 0xF4 (keepalive on, end of input
 /// after the last byte), then two clock ticks. A keepalive ping goes out at 14.25 s
 /// and arms the pong deadline (16.25 s); the end of input fails the connection with
@@ -118,4 +135,15 @@ fn pongs_answer_pings_in_order() {
             0xfa, 0x21, 0x3d, 0x34, 0x12, 0x45, 0x52, 0x59, 0x9f,
         ],
     );
+}
+
+/// Found by `deflate_negotiation`: a client config asking for a 10-bit window of its
+/// own (0x5e), answered with a bare `permessage-deflate`: the client took 15 bits as
+/// its window (more than it asked). Fixed: without `client_max_window_bits` in the
+/// answer, the client keeps the window it asked for.
+#[test]
+fn a_bare_answer_keeps_the_clients_window() {
+    let mut input = vec![0xfc, 0x5e];
+    input.extend_from_slice(b"permessage-deflate");
+    deflate::run_negotiation(&input);
 }

@@ -345,7 +345,9 @@ impl Agreement {
     /// (Client) validates the server's answer against what `config` offered (see
     /// [`offer`]): one permessage-deflate element, known parameters once each, windows
     /// 8-15, `client_max_window_bits` only if offered, `server_max_window_bits` no
-    /// larger than asked. `Ok(None)` if the server answered without extensions.
+    /// larger than asked. Our window is the server's `client_max_window_bits`, or
+    /// without it the one `config` asked for. `Ok(None)` if the server answered
+    /// without extensions.
     pub fn from_response<'a>(
         values: impl Iterator<Item = &'a [u8]>,
         config: &DeflateConfig,
@@ -368,7 +370,9 @@ impl Agreement {
             return Err(NegotiationError::NotOffered);
         }
         let client_bits = match answer.client_max_window_bits {
-            None => 15,
+            // The server does not limit our window: we keep to the one we asked for
+            // (the server inflates any window up to 15 bits).
+            None => config.client_max_window_bits,
             // We always offer client_max_window_bits, with our limit if below 15.
             Some(None) => return Err(NegotiationError::InvalidValue),
             Some(Some(n)) if n > config.client_max_window_bits => {
