@@ -58,7 +58,9 @@ smoke_test() {
 
 if [[ "${AUTOBAHN_REINSTALL:-0}" != 1 && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
     if out="$(smoke_test 2>&1)"; then
-        printf '%s\n' "$PY2" > "$CACHE/python2"
+        # Written whole then renamed: two runs side by side read this file while
+        # the other may be writing it.
+        printf '%s\n' "$PY2" > "$CACHE/python2.$$" && mv -f "$CACHE/python2.$$" "$CACHE/python2"
         say "already installed in ${SITE#"$ROOT"/} (stamp matches): $(echo "$out" | tr '\n' ' ')"
         exit 0
     fi
@@ -83,6 +85,6 @@ say "smoke test: wstest --autobahnversion"
 if ! smoke_test; then
     die "the suite was installed but wstest does not start"
 fi
-printf '%s\n' "$PY2" > "$CACHE/python2"
+printf '%s\n' "$PY2" > "$CACHE/python2.$$" && mv -f "$CACHE/python2.$$" "$CACHE/python2"
 printf '%s\n' "$WANT" > "$STAMP"
 say "done: run wstest with: $PY2 ${HERE#"$ROOT"/}/wstest.py -m MODE -s SPEC"
