@@ -14,7 +14,7 @@
 // Each tab's chat socket reports `ws.extensions` (the server's answer to Chromium's
 // permessage-deflate offer): empty, or with BROWSER_EXPECT_DEFLATE=1 (run.sh
 // --expect-deflate) permessage-deflate.
-import { checkExtensions, runTest } from "./lib.mjs";
+import { checkExtensions, checkScheme, runTest } from "./lib.mjs";
 
 const WAIT = Number(process.env.BROWSER_CHAT_WAIT || 5000);
 const SLOW = 250;
@@ -68,6 +68,7 @@ await runTest("chat", async (t) => {
         }
         t.check(`${label}: input enabled once connected`, await page.isEnabled("#text"), "#text is disabled");
         checkExtensions(t, `${label}: /chat`, await page.evaluate(() => window.chatSocket?.extensions ?? null));
+        checkScheme(t, `${label}: /chat`, await page.evaluate(() => window.chatSocket?.url ?? null));
         return { page, name: m[1], online: Number(m[2]), welcomed: Date.now() };
     }
 

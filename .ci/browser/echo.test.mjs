@@ -11,7 +11,7 @@
 // Connections 1 and 2 report `ws.extensions` (what the server agreed to of Chromium's
 // permessage-deflate offer): it must be empty, or with BROWSER_EXPECT_DEFLATE=1 (run.sh
 // --expect-deflate) permessage-deflate.
-import { checkExtensions, runTest } from "./lib.mjs";
+import { checkExtensions, checkScheme, runTest } from "./lib.mjs";
 
 // Runs in the page. One WebSocket with an inbox; every wait has a timeout and gives up
 // early when the socket closes, saying how.
@@ -101,6 +101,7 @@ async function inPage({ url, script }) {
             return { error: e.message, events: s.events };
         }
         out.protocol = s.ws.protocol;
+        out.url = s.ws.url;
         out.extensions = s.ws.extensions;
         const rounds = [];
         rounds.push(await echo(s, "text with multi-byte UTF-8", "héllo wörld — ünïcödé ✓ 你好 🎉𝄞 \u{10FFFF} end"));
@@ -168,6 +169,7 @@ await runTest("echo", async (t) => {
     const res = await page.goto(`${t.base}/`, { timeout: 15000 });
     t.eq("GET / answers 200", res?.status(), 200);
     t.eq("the page is the chat page", await page.title(), "hybi chat");
+    checkScheme(t, "the page's chat socket", await page.evaluate(() => window.chatSocket?.url ?? null));
     // The page joined the chat room (`/chat`); leave it, so that this test's member is
     // gone before the chat test counts who is online.
     await page.evaluate(
@@ -187,6 +189,7 @@ await runTest("echo", async (t) => {
     if (!t.check("/echo opens", !main.error, `${main.error} (events ${JSON.stringify(main.events)})`)) return;
     t.eq("no subprotocol", main.protocol, "");
     checkExtensions(t, "/echo (connection 1)", main.extensions);
+    checkScheme(t, "/echo (connection 1)", main.url);
     for (const r of main.rounds) {
         const detail = r.error
             ? r.error

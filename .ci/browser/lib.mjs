@@ -11,7 +11,9 @@
 // (screenshots and logs of failures, default .ci/cache/browser/artifacts),
 // BROWSER_TEST_TIMEOUT (ms for the whole test, default 60000), BROWSER_HEADED=1 (with
 // a display, to watch), BROWSER_EXPECT_DEFLATE=1 (the server under test has
-// permessage-deflate on: see checkExtensions).
+// permessage-deflate on: see checkExtensions), BROWSER_TLS=1 (the server speaks only
+// https and wss, with a self-signed certificate: Chromium accepts it, and checkScheme
+// wants every socket on wss://).
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import fs from "node:fs";
@@ -44,6 +46,26 @@ const ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ];
+
+// The TLS mode: the base URL is https://, the certificate self-signed.
+export const TLS = (() => {
+    const v = process.env.BROWSER_TLS || "0";
+    if (v !== "0" && v !== "1") {
+        console.error(`BROWSER_TLS must be 1 or 0, not ${JSON.stringify(v)}`);
+        process.exit(3);
+    }
+    return v === "1";
+})();
+if (TLS) ARGS.push("--ignore-certificate-errors");
+
+/**
+ * Checks that a socket's URL has the scheme the mode wants: wss:// over TLS (the page
+ * came over https://), ws:// otherwise.
+ */
+export function checkScheme(t, what, url) {
+    const want = TLS ? "wss:" : "ws:";
+    return t.check(`${what}: on ${want}//`, typeof url === "string" && url.startsWith(`${want}//`), `url is ${JSON.stringify(url)}`);
+}
 
 // Chromium offers permessage-deflate on every connection; a server either agrees or
 // ignores the offer. 1: it must agree (`ws.extensions` names it), 0 or unset: it must
@@ -98,8 +120,8 @@ function preview(payload) {
  */
 export async function runTest(name, body) {
     const base = (process.argv[2] || process.env.BROWSER_BASE_URL || "").replace(/\/$/, "");
-    if (!/^https?:\/\//.test(base)) {
-        console.error(`usage: node ${path.basename(process.argv[1])} http://HOST:PORT`);
+    if (!/^https?:\/\//.test(base) || TLS !== base.startsWith("https:")) {
+        console.error(`usage: node ${path.basename(process.argv[1])} http${TLS ? "s" : ""}://HOST:PORT (BROWSER_TLS=1: https)`);
         process.exit(3);
     }
     const checks = [];
@@ -122,7 +144,7 @@ export async function runTest(name, body) {
             return t.check(what, g === w, `got ${g}, want ${w}`);
         },
         async page(label, context) {
-            context = context || (await browser.newContext());
+            context = context || (await browser.newContext({ ignoreHTTPSErrors: TLS }));
             const page = await context.newPage();
             const entry = { label, page, lines: [] };
             const note = (line) => entry.lines.push(`${ms()} ms  ${line}`);

@@ -6,13 +6,16 @@
 //
 //   .ci/browser/run.sh --server 'node .ci/browser/reference_server.mjs {addr}'
 //   .ci/browser/run.sh --expect-deflate --server 'node .ci/browser/reference_server.mjs {addr} --deflate'
+//   .ci/browser/run.sh --tls --server 'node .ci/browser/reference_server.mjs {addr} --tls-cert {cert} --tls-key {key}'
 //
-// Usage: node reference_server.mjs HOST:PORT [--deflate]   (--deflate: permessage-deflate
-// on for /chat and /echo, ws's defaults; off without it)
+// Usage: node reference_server.mjs HOST:PORT [--deflate] [--tls-cert FILE --tls-key FILE]
+// (--deflate: permessage-deflate on for /chat and /echo, ws's defaults; off without it;
+// --tls-cert/--tls-key: https and wss only, with that PEM certificate chain and key)
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -24,13 +27,24 @@ const PAGE = fs.readFileSync(path.join(ROOT, "crates/hybi-mio/examples/chat/inde
 const MAX_MESSAGE = 64 << 10;
 const [host, port] = (process.argv[2] || "127.0.0.1:9001").split(/:(?=\d+$)/);
 const extra = process.argv.slice(3);
-if (extra.some((a) => a !== "--deflate")) {
-    console.error(`usage: node reference_server.mjs HOST:PORT [--deflate] (got ${extra.join(" ")})`);
+let DEFLATE = false;
+const tls = {};
+for (let i = 0; i < extra.length; i++) {
+    if (extra[i] === "--deflate") DEFLATE = true;
+    else if (extra[i] === "--tls-cert" && i + 1 < extra.length) tls.cert = fs.readFileSync(extra[++i]);
+    else if (extra[i] === "--tls-key" && i + 1 < extra.length) tls.key = fs.readFileSync(extra[++i]);
+    else {
+        console.error(`usage: node reference_server.mjs HOST:PORT [--deflate] [--tls-cert FILE --tls-key FILE] (got ${extra.join(" ")})`);
+        process.exit(3);
+    }
+}
+const TLS = tls.cert !== undefined || tls.key !== undefined;
+if (TLS && !(tls.cert && tls.key)) {
+    console.error("--tls-cert and --tls-key go together");
     process.exit(3);
 }
-const DEFLATE = extra.includes("--deflate");
 
-const server = http.createServer((req, res) => {
+const page = (req, res) => {
     if (req.method === "GET" && req.url.split("?")[0] === "/") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8", connection: "close" });
         res.end(PAGE);
@@ -38,7 +52,8 @@ const server = http.createServer((req, res) => {
         res.writeHead(404, { "content-type": "text/plain", connection: "close" });
         res.end("not found\n");
     }
-});
+};
+const server = TLS ? https.createServer(tls, page) : http.createServer(page);
 
 const chat = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: DEFLATE });
 const echo = new WebSocketServer({ noServer: true, maxPayload: 64 << 20, perMessageDeflate: DEFLATE });
@@ -77,5 +92,5 @@ server.on("upgrade", (req, socket, head) => {
     route.handleUpgrade(req, socket, head, (ws) => route.emit("connection", ws, req));
 });
 server.listen(Number(port), host, () =>
-    console.error(`reference chat (ws) on http://${host}:${port}/, permessage-deflate ${DEFLATE ? "on" : "off"}`),
+    console.error(`reference chat (ws) on ${TLS ? "https" : "http"}://${host}:${port}/, permessage-deflate ${DEFLATE ? "on" : "off"}`),
 );

@@ -3,7 +3,7 @@
 # server of the chat example's contract (the page at `/`, the chat room at `/chat`,
 # an echo at `/echo`). See README.md here.
 #
-# Usage: .ci/browser/run.sh [--server CMD] [--name NAME] [--expect-deflate] [TEST...]
+# Usage: .ci/browser/run.sh [--server CMD] [--name NAME] [--expect-deflate] [--tls] [TEST...]
 #
 #   --server CMD   the server under test (env BROWSER_SERVER). It is run with the
 #                  listen address (127.0.0.1:PORT) in place of `{addr}` in CMD, or
@@ -15,6 +15,11 @@
 #                  every WebSocket the tests open must report it in `ws.extensions`
 #                  (Chromium offers it on every connection). Without it, they must
 #                  report no extension.
+#   --tls          the TLS mode (env BROWSER_TLS=1): a self-signed certificate for
+#                  127.0.0.1 is made here by openssl, its PEM files replace `{cert}` and
+#                  `{key}` in CMD, the page is loaded over https:// and every socket must
+#                  be wss:// (Chromium runs with --ignore-certificate-errors). The default
+#                  server then gets `--tls-cert {cert} --tls-key {key}`.
 #   TEST...        which tests to run (echo, chat; default both).
 #
 # Environment: BROWSER_TIMEOUT (overall limit, s, default 300), BROWSER_PORT (default: a
@@ -41,10 +46,12 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 SERVER="${BROWSER_SERVER:-}"
 NAME="${BROWSER_SERVER_NAME:-}"
 EXPECT_DEFLATE="${BROWSER_EXPECT_DEFLATE:-0}"
+TLS="${BROWSER_TLS:-0}"
 TESTS=()
 while (($#)); do
     case "$1" in
         --expect-deflate) EXPECT_DEFLATE=1; shift ;;
+        --tls) TLS=1; shift ;;
         --server) SERVER="$2"; shift 2 ;;
         --name) NAME="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -56,6 +63,8 @@ done
 [[ "$EXPECT_DEFLATE" == 0 || "$EXPECT_DEFLATE" == 1 ]] \
     || { echo "BROWSER_EXPECT_DEFLATE must be 1 or 0, not '$EXPECT_DEFLATE'" >&2; exit 3; }
 export BROWSER_EXPECT_DEFLATE="$EXPECT_DEFLATE"
+[[ "$TLS" == 0 || "$TLS" == 1 ]] || { echo "BROWSER_TLS must be 1 or 0, not '$TLS'" >&2; exit 3; }
+export BROWSER_TLS="$TLS"
 for t in "${TESTS[@]}"; do
     [[ -f "$HERE/$t.test.mjs" ]] || { echo "no such test: $t ($HERE/$t.test.mjs)" >&2; exit 3; }
 done
@@ -126,8 +135,24 @@ if [[ -z "$SERVER" ]]; then
         TIMES+=("build $(ms_since "$t") ms")
     fi
     SERVER="$(printf '%q' "$TARGET/release/examples/chat") {addr}"
+    ((TLS)) && SERVER="$SERVER --tls-cert {cert} --tls-key {key}"
 fi
 NAME="${NAME:-server}"
+
+# --- the certificate (TLS mode): self-signed, for 127.0.0.1 ----------------------------
+if ((TLS)); then
+    command -v openssl >/dev/null || die "openssl not found (the TLS mode makes its certificate with it)"
+    TLS_DIR="$CACHE/tls"
+    rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >"$LOGS/openssl.log" 2>&1 \
+        || { cat "$LOGS/openssl.log" >&2; die "openssl could not make the certificate"; }
+    [[ "$SERVER" == *"{cert}"* && "$SERVER" == *"{key}"* ]] \
+        || die "--tls: the server command must take the certificate and key as {cert} and {key}"
+    SERVER="${SERVER//"{cert}"/"$(printf '%q' "$TLS_DIR/cert.pem")"}"
+    SERVER="${SERVER//"{key}"/"$(printf '%q' "$TLS_DIR/key.pem")"}"
+fi
 
 # --- the server -------------------------------------------------------------------------
 PORT="${BROWSER_PORT:-}"
@@ -147,7 +172,7 @@ for ((i = 0; ; i++)); do
     ((i < 300)) || { cat "$SERVER_LOG" >&2; die "$NAME did not listen on $HOST:$PORT within 30 s ($CMD)"; }
     sleep 0.1
 done
-BASE="http://$HOST:$PORT"
+BASE="$( ((TLS)) && echo https || echo http)://$HOST:$PORT"
 say "$NAME listening on $BASE (pid $SERVER_PID): $CMD"
 say "extensions expected: $( ((EXPECT_DEFLATE)) && echo 'permessage-deflate (--expect-deflate)' || echo 'none (no --expect-deflate)')"
 
