@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hybi::{CloseCode, Fragment, MessageKind, Outbox};
 
+use crate::client::ConnectError;
 use crate::mailbox::{Letterbox, Target};
 use crate::outgoing::SendFailure;
 use crate::sender::{ConnId, Sender};
@@ -52,6 +53,15 @@ pub trait Handler: Send + 'static {
     /// The context's sends are refused ([`SendFailure::Gone`]).
     fn on_close(&mut self, ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
         let _ = (ctx, code, reason);
+    }
+    /// A client connection could not be opened: the TCP connect, the TLS handshake
+    /// ([`ConnectError::Tls`](crate::ConnectError::Tls): a certificate not trusted or
+    /// not valid for the host, say) or the upgrade failed, or the
+    /// handshake timed out. Called instead of `on_close`, once; by default it calls
+    /// `on_close` with 1006 and the error's text as the reason. The context's sends
+    /// are refused.
+    fn on_connect_error(&mut self, ctx: &mut Context<'_>, error: ConnectError) {
+        self.on_close(ctx, CloseCode::ABNORMAL, &error.to_string());
     }
 }
 

@@ -79,6 +79,8 @@ mod room;
 mod sender;
 mod server;
 mod socket;
+#[cfg_attr(not(feature = "tls"), path = "tls_off.rs")]
+mod tls;
 mod worker;
 
 pub use app::SlowPeer;
@@ -95,6 +97,16 @@ pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};
 /// The engine this crate drives, for everything not re-exported above (deflate
 /// settings, error types, the handshake module).
 pub use hybi;
+
+/// rustls, for the TLS configs [`ServerBuilder::tls`] and
+/// [`ClientOptions::tls_config`] take (the `tls` feature).
+#[cfg(feature = "tls")]
+pub use rustls;
+
+/// Why a TLS handshake failed (in [`ConnectError::Tls`]), and the client config
+/// `wss://` uses when none is given (the `tls` feature).
+#[cfg(feature = "tls")]
+pub use hybi_std::{TlsError, default_client_config};
 
 /// The receive buffer size of [`default_config`]: 256 KiB.
 pub const READ_BUFFER_SIZE: usize = 256 << 10;

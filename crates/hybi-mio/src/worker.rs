@@ -339,7 +339,10 @@ impl Worker {
             app: &self.app,
             again: &mut self.again,
         };
-        let mut conn = Conn::accepted(socket, info, &env);
+        let Some(mut conn) = Conn::accepted(socket, info, &env) else {
+            self.team.loads.remove(self.team.index);
+            return;
+        };
         conn.io.readable = true;
         conn.touched = true;
         entry.insert(conn);
@@ -416,6 +419,7 @@ impl Worker {
         }
         let PendingConnect {
             socket,
+            tls,
             addr,
             handshake,
             config,
@@ -434,6 +438,7 @@ impl Worker {
         };
         let mut conn = Conn::connecting(
             socket,
+            tls,
             info,
             handshake,
             config,
