@@ -109,9 +109,10 @@ impl Conn {
     pub(crate) fn drive(&mut self, env: &mut Env<'_>) -> bool {
         let (io, info) = (&mut self.io, &self.info);
         let mut phase = std::mem::replace(&mut self.phase, Phase::Closed);
-        if io.wants_write() {
+        if io.wants_write() && !matches!(phase, Phase::Connecting(_)) {
             // TLS records the socket refused before: they go first. (A failure comes
-            // again with the phase's next read or write.)
+            // again with the phase's next read or write. A client's records wait for
+            // its connect: a write before would take the connect's error.)
             let _ = io.send_pending();
         }
         let stay = loop {

@@ -68,7 +68,9 @@ impl Connecting {
         if io.socket.peer_addr().is_err() {
             return Turn::Wait(self, deadline); // not connected yet
         }
-        if let Err(e) = self.request.write_to(io) {
+        // Over TLS the request waits in rustls for the handshake; its records (the
+        // ClientHello first) go out as the socket takes them.
+        if let Err(e) = self.request.write_to(io).and_then(|_| io.send_pending()) {
             return self.fail(info, ConnectError::from_io(e, ConnectError::Connect));
         }
         let mut buf = [0u8; 4096];

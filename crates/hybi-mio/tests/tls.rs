@@ -690,3 +690,21 @@ fn a_ws_url_stays_plain_even_with_a_tls_config() {
     );
     plain.shutdown(Duration::from_millis(100));
 }
+
+#[test]
+fn a_refused_wss_connect_fails_at_once_with_the_connect_error() {
+    let (ca, _) = pki();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("wss://localhost:{port}/echo");
+    let started = Instant::now();
+    let e = connect_error(&url, ca.client_config());
+    assert!(
+        matches!(&e, ConnectError::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
