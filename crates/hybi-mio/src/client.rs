@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hybi::Config;
 use hybi::handshake::{ClientHandshake, Limits};
-use hybi::{CloseCode, Config};
 use hybi_std::adapter::{self, Target};
 
 use crate::handler::{ConnInfo, Context, Handler};
@@ -251,9 +251,9 @@ pub(crate) struct PendingConnect {
 }
 
 impl PendingConnect {
-    /// The connection will never start: its handler hears why (1006), with a context
-    /// whose sends are refused.
-    pub(crate) fn fail(mut self, letterbox: Arc<dyn Letterbox>, why: &str) {
+    /// The connection will never start: its handler hears why
+    /// ([`Handler::on_connect_error`]), with a context whose sends are refused.
+    pub(crate) fn fail(mut self, letterbox: Arc<dyn Letterbox>, error: ConnectError) {
         let info = ConnInfo {
             letterbox,
             token: usize::MAX,
@@ -262,6 +262,6 @@ impl PendingConnect {
             limit: 0,
         };
         self.handler
-            .on_close(&mut Context::closed(&info), CloseCode::ABNORMAL, why);
+            .on_connect_error(&mut Context::closed(&info), error);
     }
 }

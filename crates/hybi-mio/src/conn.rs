@@ -204,11 +204,12 @@ impl Conn {
     }
 
     /// The connection is being dropped: its handler, if it has one, hears `reason`
-    /// (1006), and sends still pending fail.
+    /// (1006; a client that was not open yet hears `ConnectError::Stopped`), and
+    /// sends still pending fail.
     pub(crate) fn finish(&mut self, reason: &str) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open(open) => open.abort(&self.info, CloseCode::ABNORMAL, reason),
-            Phase::Connecting(connecting) => connecting.abort(&self.info, reason),
+            Phase::Connecting(connecting) => connecting.abort(&self.info),
             Phase::Accepting(_)
             | Phase::Refusing { .. }
             | Phase::Draining { .. }

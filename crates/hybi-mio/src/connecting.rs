@@ -1,7 +1,7 @@
 //! A client connection before it opens: the TCP connect, the request, the response.
 
 use hybi::handshake::ClientHandshake;
-use hybi::{CloseCode, Config, Instant};
+use hybi::{Config, Instant};
 use hybi_std::adapter::mask_rng;
 
 use crate::client::ConnectError;
@@ -105,10 +105,9 @@ impl Connecting {
         Turn::Failed
     }
 
-    /// The connection will not open: the handler hears why (1006), with a context
-    /// whose sends are refused.
-    pub(crate) fn abort(mut self: Box<Self>, info: &ConnInfo, why: &str) {
-        self.handler
-            .on_close(&mut Context::closed(info), CloseCode::ABNORMAL, why);
+    /// The connection will not open (its event loop is stopping): the handler hears
+    /// it ([`ConnectError::Stopped`]), with a context whose sends are refused.
+    pub(crate) fn abort(self: Box<Self>, info: &ConnInfo) {
+        let _ = self.fail(info, ConnectError::Stopped);
     }
 }

@@ -362,7 +362,8 @@ impl Server {
 
     /// Opens a client connection to `url` on one of the loops, with `handler`'s
     /// callbacks. Returns at once with the connection's [`Sender`]; `on_open` follows
-    /// when the handshake completes, or `on_close` (1006, with the reason) if it fails.
+    /// when the handshake completes, or [`Handler::on_connect_error`] (by default
+    /// `on_close` with 1006 and the reason) if it fails.
     pub fn connect(&self, url: &str, handler: impl Handler) -> Result<Sender, ConnectError> {
         self.connect_with(ClientOptions::new(url), handler)
     }

@@ -17,7 +17,7 @@ use hybi_std::AcceptBackoff;
 
 use crate::app::App;
 use crate::balance::Loads;
-use crate::client::PendingConnect;
+use crate::client::{ConnectError, PendingConnect};
 use crate::conn::Conn;
 use crate::env::Env;
 use crate::handler::ConnInfo;
@@ -402,7 +402,7 @@ impl Worker {
 
     fn connect(&mut self, pending: PendingConnect, now: Instant) {
         if self.stopping.is_some() {
-            pending.fail(self.letterbox(), "the event loop is shutting down");
+            pending.fail(self.letterbox(), ConnectError::Stopped);
             return;
         }
         let mut pending = pending;
@@ -413,8 +413,7 @@ impl Worker {
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            let why = format!("cannot register: {e}");
-            pending.fail(self.letterbox(), &why);
+            pending.fail(self.letterbox(), ConnectError::Connect(e));
             return;
         }
         let PendingConnect {
@@ -559,7 +558,7 @@ impl Worker {
             match item {
                 Item::Letter(Letter { done: Some(d), .. }) => d.complete(Err(SendFailure::Gone)),
                 Item::Order(Order::Connect(pending)) => {
-                    pending.fail(self.letterbox(), "the event loop stopped");
+                    pending.fail(self.letterbox(), ConnectError::Stopped);
                 }
                 // Counted here when it was handed over; dropping it closes it.
                 Item::Order(Order::Adopt { .. }) => self.team.loads.remove(self.team.index),

@@ -708,3 +708,30 @@ fn a_refused_wss_connect_fails_at_once_with_the_connect_error() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn a_client_in_its_tls_handshake_when_its_loop_stops_hears_stopped() {
+    let (ca, _) = pki();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let event_loop = Server::builder().workers(1).start().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let options = ClientOptions::new(&wss(addr, "localhost")).tls_config(ca.client_config());
+    let client = Client {
+        tx,
+        messages: vec![],
+        echoes: 0,
+    };
+    event_loop.connect_with(options, client).unwrap();
+    // The ClientHello arrives, and is never answered.
+    let (mut tcp, _) = listener.accept().unwrap();
+    let mut hello = [0u8; 5];
+    tcp.read_exact(&mut hello).unwrap();
+    assert_eq!(hello[0], 0x16, "a TLS handshake record");
+    event_loop.shutdown(Duration::from_millis(100));
+    let heard = rx.recv_timeout(Duration::from_secs(3)).unwrap();
+    assert!(
+        matches!(heard, Heard::Failed(ConnectError::Stopped)),
+        "{heard:?}"
+    );
+}
