@@ -55,6 +55,14 @@ pub(crate) fn run(args: &ConnectArgs) -> Exit {
     let deflate = (!args.no_deflate).then(hybi_std::hybi::deflate::DeflateConfig::default);
     let mut builder =
         ClientBuilder::new(&args.url).config(hybi_std::default_config().with_deflate(deflate));
+    match crate::tls::client_config("connect", args.tls.ca.as_deref(), args.tls.insecure) {
+        Ok(Some(config)) => builder = builder.tls_config(config),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("hybi connect: {e}");
+            return Exit::Usage;
+        }
+    }
     for p in &args.protocols {
         builder = builder.protocol(p);
     }

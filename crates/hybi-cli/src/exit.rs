@@ -7,8 +7,9 @@ pub(crate) const HELP: &str = "\
 Exit status:
     0  success (connect: the connection closed normally, 1000 or 1001)
     1  the connection ended abnormally (another close code, a protocol error, a drop)
-    2  usage error (bad arguments, bad URL, bad header)
-    3  network error (name did not resolve, connection refused, cannot listen)
+    2  usage error (bad arguments, bad URL, bad header, a missing or bad PEM file)
+    3  network error (name did not resolve, connection refused, cannot listen, the
+       TLS handshake failed: a certificate not trusted or not for the host)
     4  the server refused the upgrade (HTTP status printed)
     5  load: connections failed or echoes were wrong
     6  connect: stdin could not be read, or a line was not UTF-8 in text mode (the
@@ -46,6 +47,10 @@ pub(crate) fn client_error(url: &str, e: &hybi_std::Error) -> (String, Exit) {
             Exit::Network,
         ),
         Error::Connect(err) => (format!("cannot connect to {url}: {err}"), Exit::Network),
+        Error::Tls(err) => (
+            format!("TLS handshake with {url} failed: {err}"),
+            Exit::Network,
+        ),
         Error::Handshake(HandshakeError::Response(ResponseError::Rejected(r))) => {
             let body = String::from_utf8_lossy(r.body());
             let body = body.trim();

@@ -216,6 +216,13 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
     } else {
         vec![(0..args.size).map(|i| (i * 31 % 251) as u8).collect()]
     });
+    let tls = match crate::tls::client_config("load", args.tls.ca.as_deref(), args.tls.insecure) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("hybi load: {e}");
+            return Exit::Usage;
+        }
+    };
     for _ in 0..args.conns {
         let conn = LoadConn {
             shared: Arc::clone(&shared),
@@ -236,7 +243,10 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
                 args.deflate
                     .then(hybi_mio::hybi::deflate::DeflateConfig::default),
             );
-        let options = hybi_mio::ClientOptions::new(&args.url).config(config);
+        let mut options = hybi_mio::ClientOptions::new(&args.url).config(config);
+        if let Some(tls) = &tls {
+            options = options.tls_config(Arc::clone(tls));
+        }
         if let Err(e) = event_loop.connect_with(options, conn) {
             eprintln!("hybi load: {e}");
             return match e {

@@ -7,7 +7,9 @@ mod exit;
 mod histogram;
 mod load;
 mod serve;
+mod tls;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,12 +51,32 @@ pub(crate) struct ServeArgs {
     /// compression state).
     #[arg(long)]
     pub(crate) no_deflate: bool,
+    /// Serve over TLS (https:// and wss://) with this certificate chain (PEM, the
+    /// server's certificate first). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// TLS options of `hybi connect` and `hybi load`, for wss:// URLs.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ClientTlsArgs {
+    /// wss://: trust the CA certificates in this PEM file instead of the built-in
+    /// roots (Mozilla's).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// wss://: do not check the server's certificate at all (a warning is printed;
+    /// for testing only).
+    #[arg(long, conflicts_with = "ca")]
+    pub(crate) insecure: bool,
 }
 
 /// `hybi connect` options.
 #[derive(Args, Debug)]
 pub(crate) struct ConnectArgs {
-    /// The server, e.g. ws://127.0.0.1:9001/echo.
+    /// The server, e.g. ws://127.0.0.1:9001/echo or wss://example.com/chat.
     pub(crate) url: String,
     /// Offer this subprotocol (repeat for several).
     #[arg(long = "protocol", value_name = "P")]
@@ -72,12 +94,14 @@ pub(crate) struct ConnectArgs {
     /// Do not offer permessage-deflate (offered by default).
     #[arg(long)]
     pub(crate) no_deflate: bool,
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
 }
 
 /// `hybi load` options.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct LoadArgs {
-    /// The echo server, e.g. ws://127.0.0.1:9001/echo.
+    /// The echo server, e.g. ws://127.0.0.1:9001/echo (or wss://...).
     #[arg(long)]
     pub(crate) url: String,
     /// Connections.
@@ -118,6 +142,8 @@ pub(crate) struct LoadArgs {
     /// meets in practice), instead of one repeated payload.
     #[arg(long)]
     pub(crate) json_payload: bool,
+    #[command(flatten)]
+    pub(crate) tls: ClientTlsArgs,
 }
 
 fn main() -> ExitCode {

@@ -102,6 +102,24 @@ pub(crate) fn run(args: &ServeArgs) -> Exit {
     if let Some(n) = args.workers {
         builder = builder.workers(n);
     }
+    let secure = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match crate::tls::server_config(cert, key) {
+            Ok(config) => {
+                builder = builder.tls(config);
+                true
+            }
+            Err(e) => {
+                eprintln!("hybi serve: {e}");
+                return Exit::Usage;
+            }
+        },
+        _ => false,
+    };
+    let (http, ws) = if secure {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let server = match builder.bind(&args.addr) {
         Ok(s) => s,
         Err(e) => {
@@ -119,7 +137,7 @@ pub(crate) fn run(args: &ServeArgs) -> Exit {
         eprintln!("hybi serve: cannot catch Ctrl-C: {e}");
     }
     println!(
-        "hybi serve: chat page at http://{addr}/ , WebSockets at ws://{addr}/echo and ws://{addr}/chat"
+        "hybi serve: chat page at {http}://{addr}/ , WebSockets at {ws}://{addr}/echo and {ws}://{addr}/chat"
     );
     println!("hybi serve: Ctrl-C stops (connections get close 1001)");
     let _ = stop_rx.recv();

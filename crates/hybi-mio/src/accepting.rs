@@ -49,14 +49,23 @@ impl Accepting {
         env: &mut Env<'_>,
     ) -> Turn {
         if env.now >= self.deadline {
+            if io.tls_handshaking() {
+                log::info!("{}: TLS handshake failed: timed out", info.addr);
+            }
             return Turn::Gone;
         }
         let mut buf = [0u8; 4096];
         while io.readable {
-            let n = match io.read(&mut buf) {
+            let n = match io.recv(&mut buf) {
                 Read::Data(n) => n,
                 Read::Drained => break,
-                Read::End | Read::Failed(_) => return Turn::Gone,
+                Read::End => {
+                    if io.tls_handshaking() {
+                        log::info!("{}: TLS handshake failed: connection closed", info.addr);
+                    }
+                    return Turn::Gone;
+                }
+                Read::Failed(e) => return failed(e, io, info),
             };
             match self.handshake.receive_any(&buf[..n]) {
                 Ok(None) => {}
@@ -71,6 +80,27 @@ impl Accepting {
         let deadline = self.deadline;
         Turn::Wait(self, deadline)
     }
+}
+
+/// Reading failed: over TLS, logged (a plain HTTP client is answered `400` in plain
+/// text).
+fn failed(e: std::io::Error, io: &mut Io, info: &ConnInfo) -> Turn {
+    #[cfg(feature = "tls")]
+    match crate::tls::tls_error(e) {
+        Ok(hybi_std::TlsError::NotTls) => {
+            log::info!(
+                "{}: TLS handshake failed: the client spoke plain HTTP; answered 400",
+                info.addr
+            );
+            io.tls = None;
+            return Turn::Answer(crate::tls::NOT_TLS_ANSWER.to_vec());
+        }
+        Ok(tls) => log::info!("{}: TLS handshake failed: {tls}", info.addr),
+        Err(e) => log::debug!("{}: read failed: {e}", info.addr),
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = (e, io, info);
+    Turn::Gone
 }
 
 /// Routes a valid upgrade request: the application's hook decides, the route's

@@ -39,6 +39,9 @@ pub(crate) struct App {
     pub(crate) handshake_timeout: Duration,
     pub(crate) high_water: usize,
     pub(crate) slow_peer: SlowPeer,
+    /// Every connection runs over TLS with this config.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for App {
@@ -54,6 +57,8 @@ impl Default for App {
             handshake_timeout: Duration::from_secs(10),
             high_water: 1 << 20,
             slow_peer: SlowPeer::Pause,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

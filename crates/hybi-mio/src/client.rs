@@ -5,27 +5,68 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hybi::Config;
 use hybi::handshake::{ClientHandshake, Limits};
-use hybi::{CloseCode, Config};
 use hybi_std::adapter::{self, Target};
 
 use crate::handler::{ConnInfo, Context, Handler};
 use crate::mailbox::Letterbox;
+use crate::tls::Tls;
 
-/// Why a client connection could not be started.
+/// Why a client connection could not be started ([`Server::connect`] returns it), or
+/// could not be opened ([`Handler::on_connect_error`] hears it).
+///
+/// [`Server::connect`]: crate::Server::connect
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The URL is not `ws://host[:port][/path][?query]`.
+    /// The URL is not `ws[s]://host[:port][/path][?query]` (or is `wss://` without
+    /// the `tls` feature).
     Url(String),
     /// The host did not resolve.
     Dns(std::io::Error),
-    /// The socket could not be created or the connect not started.
+    /// The socket could not be created, the connect not started, or it failed
+    /// (refused, unreachable).
     Connect(std::io::Error),
     /// The request could not be built (a bad header, say).
     Request(hybi::handshake::InvalidRequest),
+    /// TLS failed (`wss://`): the server's certificate (expired, not valid for the
+    /// URL's host, not signed by a trusted root: [`TlsError::certificate`] says
+    /// which), an alert, a server that answered in plain HTTP
+    /// ([`TlsError::NotTls`]), a host that is no TLS server name, a config rustls
+    /// refused.
+    ///
+    /// [`TlsError::certificate`]: hybi_std::TlsError::certificate
+    /// [`TlsError::NotTls`]: hybi_std::TlsError::NotTls
+    #[cfg(feature = "tls")]
+    Tls(hybi_std::TlsError),
+    /// The server's answer to the upgrade request was not a valid 101.
+    Response(hybi::handshake::ResponseError),
+    /// The server closed the connection before the handshake was done.
+    Closed,
+    /// The socket failed during the handshake.
+    Io(std::io::Error),
+    /// The handshake (TCP connect, TLS, upgrade) was not done within the
+    /// [`handshake_timeout`](ClientOptions::handshake_timeout).
+    Timeout,
     /// The event loop has stopped.
     Stopped,
+}
+
+impl ConnectError {
+    /// The error of a failed read or write during the handshake: a TLS failure comes
+    /// out of the I/O error that carries it.
+    pub(crate) fn from_io(
+        e: std::io::Error,
+        otherwise: fn(std::io::Error) -> ConnectError,
+    ) -> ConnectError {
+        #[cfg(feature = "tls")]
+        let e = match crate::tls::tls_error(e) {
+            Ok(tls) => return ConnectError::Tls(tls),
+            Err(e) => e,
+        };
+        otherwise(e)
+    }
 }
 
 impl std::fmt::Display for ConnectError {
@@ -35,12 +76,28 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Dns(e) => write!(f, "DNS lookup failed: {e}"),
             ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
             ConnectError::Request(e) => write!(f, "bad request: {e}"),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            ConnectError::Response(e) => write!(f, "handshake failed: {e}"),
+            ConnectError::Closed => f.write_str("connection closed during the handshake"),
+            ConnectError::Io(e) => write!(f, "handshake failed: {e}"),
+            ConnectError::Timeout => f.write_str("handshake timed out"),
             ConnectError::Stopped => f.write_str("the event loop has stopped"),
         }
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Dns(e) | ConnectError::Connect(e) | ConnectError::Io(e) => Some(e),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => Some(e),
+            ConnectError::Response(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Settings for a client connection made with
 /// [`Server::connect_with`](crate::Server::connect_with).
@@ -51,10 +108,13 @@ pub struct ClientOptions {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) config: Config,
     pub(crate) handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ClientOptions {
-    /// Connect to `url` (`ws://host[:port][/path][?query]`).
+    /// Connect to `url`: `ws://host[:port][/path][?query]`, or `wss://...` for TLS
+    /// (the `tls` feature).
     pub fn new(url: &str) -> ClientOptions {
         ClientOptions {
             url: url.to_owned(),
@@ -62,7 +122,36 @@ impl ClientOptions {
             headers: Vec::new(),
             config: crate::default_config(),
             handshake_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// The TLS config for a `wss://` URL (the `tls` feature): its roots (a private
+    /// CA, say), client certificate, ALPN, versions. Without one, `wss://` uses
+    /// [`default_client_config`](crate::default_client_config) (Mozilla's roots). The
+    /// server's certificate is checked against the URL's host. `ws://` URLs ignore it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hybi_mio::rustls::{self, RootCertStore};
+    /// # fn demo(my_ca: rustls::pki_types::CertificateDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca)?;
+    /// let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    ///     rustls::crypto::ring::default_provider(),
+    /// ))
+    /// .with_safe_default_protocol_versions()?
+    /// .with_root_certificates(roots)
+    /// .with_no_client_auth();
+    /// let options = hybi_mio::ClientOptions::new("wss://example.test/chat")
+    ///     .tls_config(Arc::new(config));
+    /// # let _ = options; Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientOptions {
+        self.tls = Some(config);
+        self
     }
 
     /// Offers a subprotocol.
@@ -85,23 +174,18 @@ impl ClientOptions {
         self
     }
 
-    /// Gives up if the connection is not open after this long (default 10 s).
+    /// Gives up if the connection is not open after this long (default 10 s): the TCP
+    /// connect, the TLS handshake and the upgrade together.
     pub fn handshake_timeout(mut self, timeout: Duration) -> ClientOptions {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// Resolves the URL and starts the TCP connect (non-blocking) to its first address.
-    pub(crate) fn start(
-        &self,
-    ) -> Result<(mio::net::TcpStream, SocketAddr, ClientHandshake), ConnectError> {
+    /// Resolves the URL, makes its TLS session (`wss://`) and starts the TCP connect
+    /// (non-blocking) to its first address.
+    pub(crate) fn start(&self) -> Result<Started, ConnectError> {
         let target = Target::parse(&self.url).map_err(|e| ConnectError::Url(e.0))?;
-        if target.secure {
-            return Err(ConnectError::Url(format!(
-                "{}: only ws:// is supported on the event loop",
-                self.url
-            )));
-        }
+        let tls = self.tls_session(&target)?;
         let addrs = target.resolve().map_err(ConnectError::Dns)?;
         let Some(&addr) = addrs.first() else {
             return Err(ConnectError::Dns(std::io::ErrorKind::NotFound.into()));
@@ -114,13 +198,48 @@ impl ClientOptions {
             .map_err(ConnectError::Request)?;
         let socket = mio::net::TcpStream::connect(addr).map_err(ConnectError::Connect)?;
         let _ = socket.set_nodelay(true);
-        Ok((socket, addr, handshake))
+        Ok((socket, addr, handshake, tls))
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_session(&self, target: &Target) -> Result<Option<Box<Tls>>, ConnectError> {
+        if !target.secure {
+            return Ok(None);
+        }
+        let config = match &self.tls {
+            Some(config) => Arc::clone(config),
+            None => hybi_std::default_client_config().map_err(ConnectError::Tls)?,
+        };
+        Tls::client(config, &target.host)
+            .map(Some)
+            .map_err(ConnectError::Tls)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls_session(&self, target: &Target) -> Result<Option<Box<Tls>>, ConnectError> {
+        if target.secure {
+            return Err(ConnectError::Url(format!(
+                "{}: wss:// needs hybi-mio's `tls` feature",
+                self.url
+            )));
+        }
+        Ok(None)
     }
 }
+
+/// What [`ClientOptions::start`] makes: the socket, the address, the handshake, the
+/// TLS session.
+pub(crate) type Started = (
+    mio::net::TcpStream,
+    SocketAddr,
+    ClientHandshake,
+    Option<Box<Tls>>,
+);
 
 /// A client connection handed to a worker to register.
 pub(crate) struct PendingConnect {
     pub(crate) socket: mio::net::TcpStream,
+    pub(crate) tls: Option<Box<Tls>>,
     pub(crate) addr: SocketAddr,
     pub(crate) handshake: ClientHandshake,
     pub(crate) config: Config,
@@ -132,9 +251,9 @@ pub(crate) struct PendingConnect {
 }
 
 impl PendingConnect {
-    /// The connection will never start: its handler hears why (1006), with a context
-    /// whose sends are refused.
-    pub(crate) fn fail(mut self, letterbox: Arc<dyn Letterbox>, why: &str) {
+    /// The connection will never start: its handler hears why
+    /// ([`Handler::on_connect_error`]), with a context whose sends are refused.
+    pub(crate) fn fail(mut self, letterbox: Arc<dyn Letterbox>, error: ConnectError) {
         let info = ConnInfo {
             letterbox,
             token: usize::MAX,
@@ -143,6 +262,6 @@ impl PendingConnect {
             limit: 0,
         };
         self.handler
-            .on_close(&mut Context::closed(&info), CloseCode::ABNORMAL, why);
+            .on_connect_error(&mut Context::closed(&info), error);
     }
 }

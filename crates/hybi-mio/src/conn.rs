@@ -2,7 +2,6 @@
 //! and the turn it takes when the loop says the socket is ready, a timer fired or a
 //! letter came.
 
-use std::net::Shutdown;
 use std::time::Duration;
 
 use hybi::handshake::ClientHandshake;
@@ -16,6 +15,7 @@ use crate::handler::{ConnInfo, Handler};
 use crate::open::{self, Open};
 use crate::outgoing::{Completion, Outgoing, SendFailure};
 use crate::socket::{Io, Read, Unsent};
+use crate::tls::Tls;
 
 /// How long a connection that is over waits for the peer's end of input before the
 /// socket is dropped anyway.
@@ -32,10 +32,11 @@ enum Phase {
     Open(Box<Open>),
     /// Writing an HTTP answer (a page, a refusal) until the deadline; then draining.
     Refusing { answer: Unsent, deadline: Instant },
-    /// Over, our sending side shut: reading and dropping what the peer still sends
-    /// until its end of input or the deadline (closing a socket with unread input
-    /// would reset it, and could destroy what we sent last).
-    Draining { deadline: Instant },
+    /// Over, our sending side shut (once TLS records still queued, and then its
+    /// `close_notify`, are written: `shut`): reading and dropping what the peer still
+    /// sends until its end of input or the deadline (closing a socket with unread
+    /// input would reset it, and could destroy what we sent last).
+    Draining { deadline: Instant, shut: bool },
     /// Nothing left: the worker removes the connection.
     Closed,
 }
@@ -56,9 +57,9 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    fn new(socket: TcpStream, info: ConnInfo, phase: Phase) -> Conn {
+    fn new(socket: TcpStream, tls: Option<Box<Tls>>, info: ConnInfo, phase: Phase) -> Conn {
         Conn {
-            io: Io::new(socket),
+            io: Io::new(socket, tls),
             info,
             phase,
             deadline: None,
@@ -68,14 +69,31 @@ impl Conn {
         }
     }
 
-    /// A server connection that has just been accepted.
-    pub(crate) fn accepted(socket: TcpStream, info: ConnInfo, env: &Env<'_>) -> Conn {
-        Conn::new(socket, info, Phase::Accepting(Accepting::new(env)))
+    /// A server connection that has just been accepted (over TLS if the server has a
+    /// TLS config). `None` if its TLS session cannot be made (logged).
+    pub(crate) fn accepted(socket: TcpStream, info: ConnInfo, env: &Env<'_>) -> Option<Conn> {
+        #[cfg(feature = "tls")]
+        let tls = match &env.app.tls {
+            Some(config) => match Tls::server(config) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    log::warn!("{}: cannot start a TLS session: {e}", info.addr);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
+        let phase = Phase::Accepting(Accepting::new(env));
+        Some(Conn::new(socket, tls, info, phase))
     }
 
-    /// A client connection whose TCP connect is under way.
+    /// A client connection whose TCP connect is under way (and then, with `tls`,
+    /// its TLS handshake).
     pub(crate) fn connecting(
         socket: TcpStream,
+        tls: Option<Box<Tls>>,
         info: ConnInfo,
         handshake: ClientHandshake,
         config: Config,
@@ -83,7 +101,7 @@ impl Conn {
         deadline: Instant,
     ) -> Conn {
         let phase = Phase::Connecting(Connecting::new(handshake, config, handler, deadline));
-        Conn::new(socket, info, phase)
+        Conn::new(socket, tls, info, phase)
     }
 
     /// Runs the connection's turn, and the next phase's if it moves on. Returns false
@@ -91,6 +109,12 @@ impl Conn {
     pub(crate) fn drive(&mut self, env: &mut Env<'_>) -> bool {
         let (io, info) = (&mut self.io, &self.info);
         let mut phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        if io.wants_write() && !matches!(phase, Phase::Connecting(_)) {
+            // TLS records the socket refused before: they go first. (A failure comes
+            // again with the phase's next read or write. A client's records wait for
+            // its connect: a write before would take the connect's error.)
+            let _ = io.send_pending();
+        }
         let stay = loop {
             phase = match phase {
                 Phase::Accepting(accepting) => match accepting.turn(io, info, env) {
@@ -109,28 +133,32 @@ impl Conn {
                 },
                 Phase::Open(open) => match open.turn(io, info, env) {
                     open::Turn::Wait(open, at) => break (Phase::Open(open), at),
-                    open::Turn::Over { drain: true } => drain(io, env.now),
+                    open::Turn::Over { drain: true } => drain(env.now),
                     open::Turn::Over { drain: false } => return false,
                 },
                 Phase::Refusing {
                     mut answer,
                     deadline,
-                } => match answer.write_to(&mut io.socket) {
-                    Ok(true) => drain(io, env.now),
+                } => match answer.write_to(io) {
+                    Ok(true) => drain(env.now),
                     Ok(false) if env.now < deadline => {
                         break (Phase::Refusing { answer, deadline }, Some(deadline));
                     }
                     Ok(false) | Err(_) => return false,
                 },
-                Phase::Draining { deadline } if !io.readable && env.now < deadline => {
-                    break (Phase::Draining { deadline }, Some(deadline));
-                }
-                Phase::Draining { deadline } => match io.discard_input() {
-                    Read::Drained if env.now < deadline => {
-                        break (Phase::Draining { deadline }, Some(deadline));
+                Phase::Draining { deadline, shut } => {
+                    let shut = shut || io.shutdown_write();
+                    if env.now >= deadline {
+                        return false;
                     }
-                    _ => return false,
-                },
+                    if io.readable {
+                        match io.discard_input() {
+                            Read::Drained => {}
+                            _ => return false,
+                        }
+                    }
+                    break (Phase::Draining { deadline, shut }, Some(deadline));
+                }
                 Phase::Closed => return false,
             };
         };
@@ -138,15 +166,16 @@ impl Conn {
         true
     }
 
-    /// True if the socket should be registered for write readiness: output waits, or
-    /// a client's connect is under way.
+    /// True if the socket should be registered for write readiness: output waits
+    /// (the phase's, or TLS records), or a client's connect is under way.
     pub(crate) fn wants_write(&self) -> bool {
-        match &self.phase {
-            Phase::Connecting(_) => true,
-            Phase::Open(open) => open.wants_write(),
-            Phase::Refusing { answer, .. } => !answer.is_done(),
-            Phase::Accepting(_) | Phase::Draining { .. } | Phase::Closed => false,
-        }
+        self.io.wants_write()
+            || match &self.phase {
+                Phase::Connecting(_) => true,
+                Phase::Open(open) => open.wants_write(),
+                Phase::Refusing { answer, .. } => !answer.is_done(),
+                Phase::Accepting(_) | Phase::Draining { .. } | Phase::Closed => false,
+            }
     }
 
     /// Queues a message posted through a [`Sender`](crate::Sender).
@@ -175,11 +204,12 @@ impl Conn {
     }
 
     /// The connection is being dropped: its handler, if it has one, hears `reason`
-    /// (1006), and sends still pending fail.
+    /// (1006; a client that was not open yet hears `ConnectError::Stopped`), and
+    /// sends still pending fail.
     pub(crate) fn finish(&mut self, reason: &str) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open(open) => open.abort(&self.info, CloseCode::ABNORMAL, reason),
-            Phase::Connecting(connecting) => connecting.abort(&self.info, reason),
+            Phase::Connecting(connecting) => connecting.abort(&self.info),
             Phase::Accepting(_)
             | Phase::Refusing { .. }
             | Phase::Draining { .. }
@@ -188,11 +218,12 @@ impl Conn {
     }
 }
 
-/// Shuts our sending side (the peer sees the end of what we sent) and waits for the
-/// peer's end of input.
-fn drain(io: &mut Io, now: Instant) -> Phase {
-    let _ = io.socket.shutdown(Shutdown::Write);
+/// Shuts our sending side (the peer sees the end of what we sent: over TLS, once the
+/// records still queued and a `close_notify` are written) and waits for the peer's
+/// end of input.
+fn drain(now: Instant) -> Phase {
     Phase::Draining {
         deadline: now + DRAIN_TIMEOUT,
+        shut: false,
     }
 }

@@ -1,9 +1,10 @@
 //! A client connection before it opens: the TCP connect, the request, the response.
 
 use hybi::handshake::ClientHandshake;
-use hybi::{CloseCode, Config, Instant};
+use hybi::{Config, Instant};
 use hybi_std::adapter::mask_rng;
 
+use crate::client::ConnectError;
 use crate::env::Env;
 use crate::handler::{ConnInfo, Context, Handler};
 use crate::open::Open;
@@ -46,7 +47,8 @@ impl Connecting {
         })
     }
 
-    /// Finishes the TCP connect, writes the request, reads the response.
+    /// Finishes the TCP connect, writes the request, reads the response (over TLS,
+    /// the TLS handshake runs inside these reads and writes).
     pub(crate) fn turn(
         mut self: Box<Self>,
         io: &mut Io,
@@ -54,28 +56,32 @@ impl Connecting {
         env: &mut Env<'_>,
     ) -> Turn {
         if env.now >= self.deadline {
-            return self.fail(info, "handshake timed out");
+            return self.fail(info, ConnectError::Timeout);
         }
         let deadline = self.deadline;
         if !(io.readable || io.writable) {
             return Turn::Wait(self, deadline);
         }
         if let Ok(Some(e)) | Err(e) = io.socket.take_error() {
-            return self.fail(info, &format!("connect failed: {e}"));
+            return self.fail(info, ConnectError::Connect(e));
         }
         if io.socket.peer_addr().is_err() {
             return Turn::Wait(self, deadline); // not connected yet
         }
-        if let Err(e) = self.request.write_to(&mut io.socket) {
-            return self.fail(info, &format!("connect failed: {e}"));
+        // Over TLS the request waits in rustls for the handshake; its records (the
+        // ClientHello first) go out as the socket takes them.
+        if let Err(e) = self.request.write_to(io).and_then(|_| io.send_pending()) {
+            return self.fail(info, ConnectError::from_io(e, ConnectError::Connect));
         }
         let mut buf = [0u8; 4096];
         while io.readable {
-            let n = match io.read(&mut buf) {
+            let n = match io.recv(&mut buf) {
                 Read::Data(n) => n,
                 Read::Drained => break,
-                Read::End => return self.fail(info, "connection closed during the handshake"),
-                Read::Failed(e) => return self.fail(info, &format!("handshake failed: {e}")),
+                Read::End => return self.fail(info, ConnectError::Closed),
+                Read::Failed(e) => {
+                    return self.fail(info, ConnectError::from_io(e, ConnectError::Io));
+                }
             };
             match self.handshake.receive(&buf[..n]) {
                 Ok(None) => {}
@@ -87,21 +93,21 @@ impl Connecting {
                     let ws = accepted.into_connection(config, mask_rng());
                     return Turn::Open(Open::start(ws, handler, Unsent::default(), info, env));
                 }
-                Err(e) => return self.fail(info, &format!("handshake failed: {e}")),
+                Err(e) => return self.fail(info, ConnectError::Response(e)),
             }
         }
         Turn::Wait(self, deadline)
     }
 
-    fn fail(self: Box<Self>, info: &ConnInfo, why: &str) -> Turn {
-        self.abort(info, why);
+    fn fail(mut self: Box<Self>, info: &ConnInfo, error: ConnectError) -> Turn {
+        self.handler
+            .on_connect_error(&mut Context::closed(info), error);
         Turn::Failed
     }
 
-    /// The connection will not open: the handler hears why (1006), with a context
-    /// whose sends are refused.
-    pub(crate) fn abort(mut self: Box<Self>, info: &ConnInfo, why: &str) {
-        self.handler
-            .on_close(&mut Context::closed(info), CloseCode::ABNORMAL, why);
+    /// The connection will not open (its event loop is stopping): the handler hears
+    /// it ([`ConnectError::Stopped`]), with a context whose sends are refused.
+    pub(crate) fn abort(self: Box<Self>, info: &ConnInfo) {
+        let _ = self.fail(info, ConnectError::Stopped);
     }
 }

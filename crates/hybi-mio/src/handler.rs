@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hybi::{CloseCode, Fragment, MessageKind, Outbox};
 
+use crate::client::ConnectError;
 use crate::mailbox::{Letterbox, Target};
 use crate::outgoing::SendFailure;
 use crate::sender::{ConnId, Sender};
@@ -45,13 +46,23 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, paused);
     }
     /// The connection ended. Called exactly once for every connection that opened
-    /// (and for client connections that failed to open), once the transport is done
-    /// with: the peer's code and reason after a closing handshake; the code we sent
-    /// after a protocol error or an idle timeout; 1006 when the connection dropped,
-    /// timed out, or (client) could not be established, with the reason saying why.
-    /// The context's sends are refused ([`SendFailure::Gone`]).
+    /// (and, through the default [`on_connect_error`](Self::on_connect_error), for
+    /// client connections that failed to open), once the transport is done with: the
+    /// peer's code and reason after a closing handshake; the code we sent after a
+    /// protocol error or an idle timeout; 1006 when the connection dropped, timed
+    /// out, or (client) could not be established, with the reason saying why. The
+    /// context's sends are refused ([`SendFailure::Gone`]).
     fn on_close(&mut self, ctx: &mut Context<'_>, code: CloseCode, reason: &str) {
         let _ = (ctx, code, reason);
+    }
+    /// A client connection could not be opened: the TCP connect, the TLS handshake
+    /// (`ConnectError::Tls`, with the `tls` feature: a certificate not trusted or not
+    /// valid for the host, say) or the upgrade failed, the handshake timed out, or
+    /// the event loop stopped first. Called once, in place of `on_close`; by default
+    /// it calls `on_close` with 1006 and the error's text as the reason. The
+    /// context's sends are refused.
+    fn on_connect_error(&mut self, ctx: &mut Context<'_>, error: ConnectError) {
+        self.on_close(ctx, CloseCode::ABNORMAL, &error.to_string());
     }
 }
 

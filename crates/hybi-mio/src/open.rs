@@ -190,7 +190,7 @@ impl Open {
     /// transport is broken, and the engine has been told its input ended.
     fn read(&mut self, io: &mut Io, pool: &mut Pool) -> io::Result<()> {
         pool.lend_read(&mut self.ws);
-        match self.ws.read_from(&mut io.socket) {
+        match self.ws.read_from(io) {
             Ok(0) => {
                 // The peer half-closed, or closed: what it sent is still delivered,
                 // and what it is owed still written.
@@ -211,12 +211,12 @@ impl Open {
     /// Writes the preface, then what the engine has queued, until done or the socket
     /// takes no more (`Ok(false)`), and resolves the completions of what got written.
     pub(crate) fn flush(&mut self, io: &mut Io) -> io::Result<bool> {
-        let mut done = self.preface.write_to(&mut io.socket)?;
+        let mut done = self.preface.write_to(io)?;
         while done {
             let Some(output) = self.ws.transmit() else {
                 break;
             };
-            match output.write_to(&mut io.socket) {
+            match output.write_to(io) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => done = false,
                 Err(e) => return Err(e),

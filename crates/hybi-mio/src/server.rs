@@ -136,7 +136,41 @@ impl ServerBuilder {
         self
     }
 
-    /// A client that has not completed its upgrade request after this is dropped.
+    /// Serves every connection over TLS with `config` (the `tls` feature): routes
+    /// become `wss://`, pages `https://`. The TLS handshake runs on the worker's loop
+    /// like the rest (no extra thread), within the
+    /// [`handshake_timeout`](Self::handshake_timeout). A client that speaks plain HTTP
+    /// is answered `400 Bad Request` in plain text and dropped; one whose handshake
+    /// fails (garbage, an alert, no common version) is dropped; both are logged at
+    /// info level. A config from
+    /// `rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`
+    /// needs no process-wide provider.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use hybi_mio::rustls::{self, pki_types::{CertificateDer, PrivateKeyDer}};
+    /// # fn demo(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    ///     rustls::crypto::ring::default_provider(),
+    /// ))
+    /// .with_safe_default_protocol_versions()?
+    /// .with_no_client_auth()
+    /// .with_single_cert(chain, key)?;
+    /// let server = hybi_mio::Server::builder()
+    ///     .tls(Arc::new(config))
+    ///     .route("/echo", |_req| Echo)
+    ///     .bind("0.0.0.0:443")?;
+    /// # Ok(()) }
+    /// # struct Echo; impl hybi_mio::Handler for Echo {}
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> ServerBuilder {
+        self.app.tls = Some(config);
+        self
+    }
+
+    /// A client that has not completed its upgrade request (and, over TLS, its TLS
+    /// handshake before it) after this is dropped.
     pub fn handshake_timeout(mut self, timeout: Duration) -> ServerBuilder {
         self.app.handshake_timeout = timeout;
         self
@@ -328,7 +362,8 @@ impl Server {
 
     /// Opens a client connection to `url` on one of the loops, with `handler`'s
     /// callbacks. Returns at once with the connection's [`Sender`]; `on_open` follows
-    /// when the handshake completes, or `on_close` (1006, with the reason) if it fails.
+    /// when the handshake completes, or [`Handler::on_connect_error`] (by default
+    /// `on_close` with 1006 and the reason) if it fails.
     pub fn connect(&self, url: &str, handler: impl Handler) -> Result<Sender, ConnectError> {
         self.connect_with(ClientOptions::new(url), handler)
     }
@@ -339,13 +374,14 @@ impl Server {
         options: ClientOptions,
         handler: impl Handler,
     ) -> Result<Sender, ConnectError> {
-        let (socket, addr, handshake) = options.start()?;
+        let (socket, addr, handshake, tls) = options.start()?;
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         let mailbox = &self.workers[i].mailbox;
         let serial = mailbox.new_serial();
         let token_cell = Arc::new(OnceLock::new());
         let pending = PendingConnect {
             socket,
+            tls,
             addr,
             handshake,
             config: options.config,

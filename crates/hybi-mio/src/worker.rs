@@ -17,7 +17,7 @@ use hybi_std::AcceptBackoff;
 
 use crate::app::App;
 use crate::balance::Loads;
-use crate::client::PendingConnect;
+use crate::client::{ConnectError, PendingConnect};
 use crate::conn::Conn;
 use crate::env::Env;
 use crate::handler::ConnInfo;
@@ -339,7 +339,10 @@ impl Worker {
             app: &self.app,
             again: &mut self.again,
         };
-        let mut conn = Conn::accepted(socket, info, &env);
+        let Some(mut conn) = Conn::accepted(socket, info, &env) else {
+            self.team.loads.remove(self.team.index);
+            return;
+        };
         conn.io.readable = true;
         conn.touched = true;
         entry.insert(conn);
@@ -399,7 +402,7 @@ impl Worker {
 
     fn connect(&mut self, pending: PendingConnect, now: Instant) {
         if self.stopping.is_some() {
-            pending.fail(self.letterbox(), "the event loop is shutting down");
+            pending.fail(self.letterbox(), ConnectError::Stopped);
             return;
         }
         let mut pending = pending;
@@ -410,12 +413,12 @@ impl Worker {
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            let why = format!("cannot register: {e}");
-            pending.fail(self.letterbox(), &why);
+            pending.fail(self.letterbox(), ConnectError::Connect(e));
             return;
         }
         let PendingConnect {
             socket,
+            tls,
             addr,
             handshake,
             config,
@@ -434,6 +437,7 @@ impl Worker {
         };
         let mut conn = Conn::connecting(
             socket,
+            tls,
             info,
             handshake,
             config,
@@ -554,7 +558,7 @@ impl Worker {
             match item {
                 Item::Letter(Letter { done: Some(d), .. }) => d.complete(Err(SendFailure::Gone)),
                 Item::Order(Order::Connect(pending)) => {
-                    pending.fail(self.letterbox(), "the event loop stopped");
+                    pending.fail(self.letterbox(), ConnectError::Stopped);
                 }
                 // Counted here when it was handed over; dropping it closes it.
                 Item::Order(Order::Adopt { .. }) => self.team.loads.remove(self.team.index),
