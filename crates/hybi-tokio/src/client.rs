@@ -1,0 +1,227 @@
+//! The client: [`connect_async`] and the [`ClientBuilder`] behind it, the handshake
+//! over a stream the caller connected ([`client_async`]), and the server's
+//! [`Response`].
+
+use std::io;
+use std::time::Duration;
+
+use hybi::Config;
+use hybi::handshake::{ClientHandshake, Headers, Limits};
+use hybi_std::adapter::{Target, mask_rng};
+use hybi_std::{Error, HandshakeError, Result};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::head::read_head;
+use crate::socket::WebSocket;
+use crate::transport::MaybeTlsStream;
+
+/// What the server answered to the opening handshake.
+#[derive(Clone, Debug)]
+pub struct Response {
+    protocol: Option<String>,
+    headers: Headers,
+    deflate: Option<hybi::deflate::Agreement>,
+}
+
+impl Response {
+    /// The status: 101 Switching Protocols (any other status is a
+    /// [`HandshakeError::Response`] error, which carries the status, headers and body).
+    pub fn status(&self) -> u16 {
+        101
+    }
+
+    /// The subprotocol the server chose (always one we offered).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The response's header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The permessage-deflate parameters agreed, if compression is on.
+    pub fn deflate(&self) -> Option<&hybi::deflate::Agreement> {
+        self.deflate.as_ref()
+    }
+}
+
+/// Connects to a `ws://` URL with default settings: `ClientBuilder::new(url).connect()`.
+///
+/// # Cancel safety
+/// Not cancel safe: dropped midway, the connection attempt is abandoned.
+pub async fn connect_async(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Runs the client's opening handshake for `url` over a `stream` the caller
+/// connected (a Unix socket, a proxy tunnel, a TLS stream): the URL gives the Host
+/// header and the path.
+///
+/// # Cancel safety
+/// Not cancel safe: dropped midway, the handshake is lost (drop the stream too).
+pub async fn client_async<S>(url: &str, stream: S) -> Result<(WebSocket<S>, Response)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ClientBuilder::new(url).connect_with_stream(stream).await
+}
+
+/// Settings for a client connection.
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    url: String,
+    protocols: Vec<String>,
+    headers: Vec<(String, String)>,
+    connect_timeout: Option<Duration>,
+    handshake_timeout: Duration,
+    nodelay: bool,
+    config: Config,
+    limits: Limits,
+}
+
+impl ClientBuilder {
+    /// Settings for connecting to `url` (`ws://host[:port][/path][?query]`).
+    pub fn new(url: &str) -> ClientBuilder {
+        ClientBuilder {
+            url: url.to_owned(),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout: None,
+            handshake_timeout: Duration::from_secs(10),
+            nodelay: true,
+            config: crate::default_config(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Offers a subprotocol (in order of preference; call again for more).
+    pub fn protocol(mut self, name: &str) -> ClientBuilder {
+        self.protocols.push(name.to_owned());
+        self
+    }
+
+    /// Adds a header field to the request (`Authorization`, `Origin`, cookies...).
+    pub fn header(mut self, name: &str, value: &str) -> ClientBuilder {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// How long the TCP connect may take (default: the system's).
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long the server has to answer the handshake (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Disables Nagle's algorithm (default: true, as every frame is written whole).
+    pub fn nodelay(mut self, on: bool) -> ClientBuilder {
+        self.nodelay = on;
+        self
+    }
+
+    /// The engine's settings: limits, keepalive, timeouts, delivery mode, and
+    /// permessage-deflate (offered when `config.deflate` is set). Default:
+    /// [`default_config`](crate::default_config).
+    pub fn config(mut self, config: Config) -> ClientBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Limits on the handshake response's size.
+    pub fn limits(mut self, limits: Limits) -> ClientBuilder {
+        self.limits = limits;
+        self
+    }
+
+    /// Resolves the host, connects and runs the handshake.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped midway, the connection attempt is abandoned.
+    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+        let target = Target::parse(&self.url).map_err(|e| Error::Url(e.0))?;
+        if target.secure {
+            return Err(Error::Url(format!(
+                "{}: wss:// is not supported by hybi-tokio yet; connect a TLS stream and use client_async",
+                self.url
+            )));
+        }
+        let tcp = self.connect_tcp(&target).await?;
+        self.handshake(MaybeTlsStream::Plain(tcp), target).await
+    }
+
+    /// Runs the handshake over a stream you connected yourself (see [`client_async`]).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped midway, the handshake is lost (drop the stream too).
+    pub async fn connect_with_stream<S>(self, stream: S) -> Result<(WebSocket<S>, Response)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let target = Target::parse(&self.url).map_err(|e| Error::Url(e.0))?;
+        self.handshake(stream, target).await
+    }
+
+    async fn connect_tcp(&self, target: &Target) -> Result<TcpStream> {
+        let addrs = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(Error::Dns)?;
+        let mut last = None;
+        for addr in addrs {
+            let attempt = TcpStream::connect(addr);
+            let result = match self.connect_timeout {
+                Some(t) => tokio::time::timeout(t, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+                None => attempt.await,
+            };
+            match result {
+                Ok(tcp) => {
+                    tcp.set_nodelay(self.nodelay)?;
+                    return Ok(tcp);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Error::Connect(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} has no address", target.host),
+            )
+        })))
+    }
+
+    async fn handshake<S>(self, mut stream: S, target: Target) -> Result<(WebSocket<S>, Response)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut request = target.request(&self.protocols, &self.headers, self.limits);
+        if let Some(deflate) = self.config.deflate {
+            request = request.deflate(deflate);
+        }
+        let mut rng = mask_rng();
+        let mut handshake = ClientHandshake::new(&request, &mut rng)
+            .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
+        stream.write_all(handshake.request()).await?;
+        stream.flush().await?;
+        let accepted = read_head(&mut stream, self.handshake_timeout, |bytes| {
+            handshake
+                .receive(bytes)
+                .map_err(|e| Error::Handshake(HandshakeError::Response(e)))
+        })
+        .await?;
+        let response = Response {
+            protocol: accepted.protocol().map(str::to_owned),
+            headers: accepted.headers().clone(),
+            deflate: accepted.deflate().copied(),
+        };
+        let conn = accepted.into_connection(self.config, rng);
+        Ok((WebSocket::from_parts(stream, conn), response))
+    }
+}
