@@ -10,8 +10,14 @@
 //! handshake (rustls, the server's certificate not verified: see
 //! `hybi_echo_bench::tls`).
 //!
-//! Usage: `idle-clients ADDR PATH N [--echo] [--tls]` or
-//! `idle-clients ws[s]://ADDR/PATH N [--echo]`.
+//! With `--deflate` each connection offers permessage-deflate (as `hybi load
+//! --deflate` does) and the server must agree; its `--echo` message is then 1 KiB of
+//! text sent compressed (RSV1, a stored deflate block: any inflater reads it), so
+//! the server has inflated one message and compressed its echo, and holds whatever
+//! compression state it keeps between messages.
+//!
+//! Usage: `idle-clients ADDR PATH N [--echo] [--tls] [--deflate]` or
+//! `idle-clients ws[s]://ADDR/PATH N [--echo] [--deflate]`.
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -49,12 +55,31 @@ impl Write for Conn {
     }
 }
 
+/// A masked text frame of 1 KiB with RSV1 set whose payload is one non-final stored
+/// deflate block (RFC 1951 3.2.4): a compressed message by RFC 7692's rules (the
+/// receiver appends the `00 00 ff ff` that ends the block sequence).
+fn deflated_text_frame() -> Vec<u8> {
+    let text: Vec<u8> = (0..1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let len = text.len() as u16;
+    let mut payload = vec![0x00];
+    payload.extend_from_slice(&len.to_le_bytes());
+    payload.extend_from_slice(&(!len).to_le_bytes());
+    payload.extend_from_slice(&text);
+    let key = [1u8, 2, 3, 4];
+    let mut frame = vec![0xc1, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
 fn open(
     addr: SocketAddr,
     tls: Option<&Arc<rustls::ClientConfig>>,
     request: &[u8],
     accept: &str,
     echo: bool,
+    deflate: bool,
 ) -> io::Result<Conn> {
     let tcp = TcpStream::connect(addr)?;
     tcp.set_nodelay(true)?;
@@ -81,11 +106,27 @@ fn open(
         }
     };
     check_101(&buf[..head], accept).map_err(io::Error::other)?;
+    if deflate {
+        let agreed = String::from_utf8_lossy(&buf[..head]).lines().any(|l| {
+            l.split_once(':').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("sec-websocket-extensions")
+                    && v.contains("permessage-deflate")
+            })
+        });
+        if !agreed {
+            return Err(io::Error::other("permessage-deflate offered, not agreed"));
+        }
+    }
     buf.drain(..head);
     if echo {
-        let key = [1u8, 2, 3, 4];
-        let mut frame = vec![0x82, 0x80 | 16, key[0], key[1], key[2], key[3]];
-        frame.extend((0..16u8).map(|i| i ^ key[usize::from(i) % 4]));
+        let frame = if deflate {
+            deflated_text_frame()
+        } else {
+            let key = [1u8, 2, 3, 4];
+            let mut frame = vec![0x82, 0x80 | 16, key[0], key[1], key[2], key[3]];
+            frame.extend((0..16u8).map(|i| i ^ key[usize::from(i) % 4]));
+            frame
+        };
         stream.write_all(&frame)?;
         stream.flush()?;
         loop {
@@ -107,11 +148,15 @@ fn open(
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let echo = args.iter().any(|a| a == "--echo");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--echo").collect();
+    let deflate = args.iter().any(|a| a == "--deflate");
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|a| a != "--echo" && a != "--deflate")
+        .collect();
     let usage = || -> ! {
         eprintln!(
-            "usage: idle-clients ADDR PATH N [--echo] [--tls]\n       \
-             idle-clients ws[s]://ADDR/PATH N [--echo]"
+            "usage: idle-clients ADDR PATH N [--echo] [--tls] [--deflate]\n       \
+             idle-clients ws[s]://ADDR/PATH N [--echo] [--deflate]"
         );
         std::process::exit(2);
     };
@@ -128,10 +173,17 @@ fn main() -> io::Result<()> {
     };
     let addr = target.addr;
     let tls = target.tls.then(tls::insecure_client);
-    let (request, accept) = upgrade_request(&addr.to_string(), &path);
+    let (mut request, accept) = upgrade_request(&addr.to_string(), &path);
+    if deflate {
+        // Before the blank line that ends the head.
+        request.truncate(request.len() - 2);
+        request.extend_from_slice(
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+        );
+    }
     let mut held = Vec::with_capacity(n);
     for i in 0..n {
-        match open(addr, tls.as_ref(), &request, &accept, echo) {
+        match open(addr, tls.as_ref(), &request, &accept, echo, deflate) {
             Ok(s) => held.push(s),
             Err(e) => {
                 eprintln!("idle-clients: connection {i} failed: {e}");
