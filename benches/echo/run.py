@@ -793,8 +793,10 @@ def group_summary(group, store):
         for a, b, what, target in GROUP_RATIOS[group]:
             med, paired = group_ratio(rows, a, b)
             why = store["not_run"].get(a, {}).get("echo") or store["not_run"].get(b, {}).get("echo")
+            if med != med and not why:
+                continue  # neither server was in this run
             if med != med:
-                verdict = f"not measured ({why})" if why else "not measured"
+                verdict = f"not measured ({why})"
             else:
                 verdict = f"{med:.2f}x (per repetition, median {paired:.2f}x)"
                 if target:
@@ -1075,9 +1077,10 @@ def main():
             json.dump(data, f, indent=1)
 
     if parts & {"echo", "handshakes"} and SERVERS:
-        servers = [Server(spec, args.base_port + i, paths, log_dir)
-                   for i, spec in enumerate(SERVERS)]
+        servers = []
         try:
+            for i, spec in enumerate(SERVERS):
+                servers.append(Server(spec, args.base_port + i, paths, log_dir))
             for rep in range(args.reps):
                 order = servers[rep % len(servers):] + servers[:rep % len(servers)]
                 if "echo" in parts:
