@@ -8,14 +8,24 @@
 //!   load generator reads our own masked frames back (`hybi load --accept-masked`).
 //! - `echo-tungstenite`: tungstenite, a blocking thread per connection.
 //! - `echo-tokio-tungstenite`: tokio-tungstenite on a `current_thread` tokio runtime.
+//! - `echo-tokio-tungstenite-tls`: the same over tokio-rustls (wss), with
+//!   `--tls-cert FILE --tls-key FILE`.
+//! - `echo-yawc`: yawc (hyper upgrade) with permessage-deflate on, at level 1 with
+//!   context takeover (hybi's `DeflateConfig::default()`), on a `current_thread`
+//!   tokio runtime.
 //! - `echo-fastwebsockets`: fastwebsockets (hyper upgrade, `FragmentCollector`) on a
 //!   `current_thread` tokio runtime.
 //! - `handshakes`: opens and closes WebSocket connections as fast as it can and
-//!   reports handshakes per second.
+//!   reports handshakes per second (over TLS with `--tls` or a `wss://` URL).
 //! - `idle-clients`: opens N connections and holds them idle, for memory per
-//!   connection.
+//!   connection (over TLS likewise).
+//!
+//! The TLS clients do not verify the server's certificate ([`tls::insecure_client`]):
+//! they measure servers on this machine with a certificate made for the run.
 
 use std::net::SocketAddr;
+
+pub mod tls;
 
 /// The listen address from the first argument (default `127.0.0.1:9002`).
 pub fn listen_addr() -> SocketAddr {
@@ -62,6 +72,48 @@ where
             tokio::spawn(serve(stream));
         }
     })
+}
+
+/// Where a client connects: the server's address, the request path, and whether the
+/// connection is TLS (wss).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// The request path, if the first argument was a URL.
+    pub path: Option<String>,
+    /// TLS: the URL was `wss://`, or `--tls` was given.
+    pub tls: bool,
+}
+
+/// Reads a client's arguments: the first positional one is `ADDR`, `ws://ADDR/PATH`
+/// or `wss://ADDR/PATH`; `--tls` anywhere means TLS. Returns the target and the
+/// other arguments (flags other than `--tls` included), or `None` if the first is
+/// neither an address nor such a URL.
+pub fn parse_target(args: &[String]) -> Option<(Target, Vec<String>)> {
+    let mut tls = args.iter().any(|a| a == "--tls");
+    let mut rest: Vec<String> = args.iter().filter(|a| *a != "--tls").cloned().collect();
+    if rest.is_empty() {
+        return None;
+    }
+    let first = rest.remove(0);
+    let (authority, path) = if let Some(url) = first.strip_prefix("wss://") {
+        tls = true;
+        split_url(url)
+    } else if let Some(url) = first.strip_prefix("ws://") {
+        split_url(url)
+    } else {
+        (first.as_str(), None)
+    };
+    let addr = authority.parse().ok()?;
+    Some((Target { addr, path, tls }, rest))
+}
+
+fn split_url(url: &str) -> (&str, Option<String>) {
+    match url.find('/') {
+        Some(i) => (&url[..i], Some(url[i..].to_owned())),
+        None => (url, Some("/".to_owned())),
+    }
 }
 
 /// A client's upgrade request with a fixed key (the servers do not care which key
@@ -150,6 +202,30 @@ mod tests {
         assert_eq!(frame_extent(&long), Some((2, 14 + 65536)));
         assert_eq!(frame_extent(&[0x82]), None);
         assert_eq!(frame_extent(&[0x82, 0x7e, 0x01]), None);
+    }
+
+    #[test]
+    fn targets_from_addresses_and_urls() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let addr: SocketAddr = "127.0.0.1:9001".parse().unwrap_or_else(|_| unreachable!());
+        let Some((t, rest)) = parse_target(&args(&["127.0.0.1:9001", "/echo", "2"])) else {
+            panic!("an address")
+        };
+        assert_eq!((t.addr, t.path, t.tls), (addr, None, false));
+        assert_eq!(rest, args(&["/echo", "2"]));
+        let Some((t, rest)) = parse_target(&args(&["wss://127.0.0.1:9001/echo", "2"])) else {
+            panic!("a wss URL")
+        };
+        assert_eq!(
+            (t.addr, t.path.as_deref(), t.tls),
+            (addr, Some("/echo"), true)
+        );
+        assert_eq!(rest, args(&["2"]));
+        let Some((t, _)) = parse_target(&args(&["--tls", "ws://127.0.0.1:9001"])) else {
+            panic!("a ws URL and --tls")
+        };
+        assert_eq!((t.path.as_deref(), t.tls), (Some("/"), true));
+        assert!(parse_target(&args(&["localhost:9001"])).is_none());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Echo server on the mio event loop: every text and binary message comes back.
 //!
 //! Usage: `cargo run --release -p hybi-mio --example echo-server [ADDR] [--workers N]
-//! [--tls-cert FILE --tls-key FILE]` (default 127.0.0.1:9002, one worker per core,
-//! plain ws://). Serves any path. With `--tls-cert` (a PEM certificate chain) and
-//! `--tls-key` (its PEM private key: PKCS#8, RSA or EC) it serves wss:// instead (the
-//! `tls` feature, on by default).
+//! [--deflate] [--tls-cert FILE --tls-key FILE]` (default 127.0.0.1:9002, one worker
+//! per core, plain ws://). Serves any path. `--deflate` accepts permessage-deflate
+//! offers (`DeflateConfig::default()`: level 1, context takeover). With `--tls-cert`
+//! (a PEM certificate chain) and `--tls-key` (its PEM private key: PKCS#8, RSA or EC)
+//! it serves wss:// instead (the `tls` feature, on by default).
 
 use hybi_mio::{Context, Handler, Server};
 
@@ -23,6 +24,7 @@ fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9002".to_owned();
     let mut workers = None;
     let (mut cert, mut key) = (None, None);
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -45,6 +47,7 @@ fn main() -> std::io::Result<()> {
                 };
                 workers = Some(n);
             }
+            "--deflate" => deflate = true,
             other => addr = other.to_owned(),
         }
     }
@@ -63,6 +66,10 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    if deflate {
+        let config = hybi_mio::hybi::deflate::DeflateConfig::default();
+        builder = builder.config(hybi_mio::default_config().with_deflate(Some(config)));
+    }
     let server = builder.bind(&addr)?;
     eprintln!("echo server (hybi-mio) on {scheme}://{addr}/");
     server.join();

@@ -6,14 +6,23 @@
 //! then the server's TCP close (servers close first, RFC 6455 §7.1.1), then ours.
 //! Only completed cycles count.
 //!
-//! Usage: `handshakes ADDR [PATH] [SECS] [CONCURRENCY]` (defaults: /, 3 s, 32).
+//! Over TLS (`--tls`, or a `wss://` URL) a cycle starts with a full TLS handshake
+//! (rustls, no session resumption, the server's certificate not verified: see
+//! `hybi_echo_bench::tls`), and the server's TCP close may come without a TLS
+//! close_notify.
+//!
+//! Usage: `handshakes ADDR [PATH] [SECS] [CONCURRENCY] [--tls]` or
+//! `handshakes ws[s]://ADDR/PATH [SECS] [CONCURRENCY]` (defaults: /, 3 s, 32).
 //! Prints one JSON line.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hybi_echo_bench::{CLOSE_FRAME, check_101, frame_extent, head_len, upgrade_request};
+use hybi_echo_bench::{
+    CLOSE_FRAME, check_101, frame_extent, head_len, parse_target, tls, upgrade_request,
+};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
@@ -31,6 +40,8 @@ enum Phase {
 
 struct Slot {
     stream: TcpStream,
+    /// The TLS session over `stream`, for wss.
+    tls: Option<rustls::ClientConnection>,
     phase: Phase,
     buf: Vec<u8>,
     started: Instant,
@@ -42,16 +53,87 @@ enum Step {
     Failed(String),
 }
 
+impl Slot {
+    /// Writes all of `data` (plain: in one `write`, TLS: into the session, then as
+    /// much of the session's output as the socket takes).
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.tls {
+            None => {
+                if self.stream.write(data)? != data.len() {
+                    return Err(io::Error::other("short write"));
+                }
+                Ok(())
+            }
+            Some(tls) => {
+                tls.writer().write_all(data)?;
+                self.flush()
+            }
+        }
+    }
+
+    /// Sends what the TLS session has to send, until the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(tls) = &mut self.tls else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads application bytes: `Ok(0)` at the end of the stream (over TLS, a
+    /// close_notify or the TCP close), `WouldBlock` when none are ready.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tls.is_none() {
+            return self.stream.read(buf);
+        }
+        loop {
+            let Some(tls) = &mut self.tls else {
+                unreachable!("checked above")
+            };
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(_) => {
+                    tls.process_new_packets().map_err(io::Error::other)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            self.flush()?;
+        }
+    }
+}
+
 struct Client {
     addr: SocketAddr,
     request: Vec<u8>,
     accept: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
     fn open(&self) -> io::Result<Slot> {
+        let tls = match &self.tls {
+            Some(config) => Some(
+                rustls::ClientConnection::new(Arc::clone(config), tls::server_name(self.addr))
+                    .map_err(io::Error::other)?,
+            ),
+            None => None,
+        };
         Ok(Slot {
             stream: TcpStream::connect(self.addr)?,
+            tls,
             phase: Phase::Connecting,
             buf: Vec::with_capacity(512),
             started: Instant::now(),
@@ -76,14 +158,14 @@ impl Client {
                 Err(e) => return Err(e),
             }
             let _ = slot.stream.set_nodelay(true);
-            if slot.stream.write(&self.request)? != self.request.len() {
-                return Err(io::Error::other("short write of the request"));
-            }
+            // Over TLS the request waits in the session until the handshake is done.
+            slot.write_all(&self.request)?;
             slot.phase = Phase::Response;
         }
+        slot.flush()?;
         let mut chunk = [0u8; 4096];
         loop {
-            let n = match slot.stream.read(&mut chunk) {
+            let n = match slot.read(&mut chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Wait),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -103,7 +185,7 @@ impl Client {
                 };
                 check_101(&slot.buf[..len], &self.accept).map_err(io::Error::other)?;
                 slot.buf.drain(..len);
-                slot.stream.write_all(&CLOSE_FRAME)?;
+                slot.write_all(&CLOSE_FRAME)?;
                 slot.phase = Phase::Closing;
             }
             while slot.phase == Phase::Closing {
@@ -123,18 +205,27 @@ impl Client {
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(addr) = args.first().and_then(|a| a.parse::<SocketAddr>().ok()) else {
-        eprintln!("usage: handshakes ADDR [PATH] [SECS] [CONCURRENCY]");
+    let Some((target, mut rest)) = parse_target(&args) else {
+        eprintln!(
+            "usage: handshakes ADDR [PATH] [SECS] [CONCURRENCY] [--tls]\n       \
+             handshakes ws[s]://ADDR/PATH [SECS] [CONCURRENCY]"
+        );
         std::process::exit(2);
     };
-    let path = args.get(1).map_or("/", String::as_str);
-    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let concurrency: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(32);
-    let (request, accept) = upgrade_request(&addr.to_string(), path);
+    let path = match target.path {
+        Some(p) => p,
+        None if rest.is_empty() => "/".to_owned(),
+        None => rest.remove(0),
+    };
+    let addr = target.addr;
+    let secs: f64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let concurrency: usize = rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let (request, accept) = upgrade_request(&addr.to_string(), &path);
     let client = Client {
         addr,
         request,
         accept,
+        tls: target.tls.then(tls::insecure_client),
     };
 
     let mut poll = Poll::new()?;
@@ -215,7 +306,8 @@ fn main() -> io::Result<()> {
     let rate = completed as f64 / elapsed.as_secs_f64();
     let why = first_error.unwrap_or_default().replace('"', "'");
     println!(
-        "{{\"handshakes_per_sec\":{rate:.1},\"completed\":{completed},\"secs\":{:.3},\"concurrency\":{concurrency},\"errors\":{errors},\"first_error\":\"{why}\"}}",
+        "{{\"handshakes_per_sec\":{rate:.1},\"tls\":{},\"completed\":{completed},\"secs\":{:.3},\"concurrency\":{concurrency},\"errors\":{errors},\"first_error\":\"{why}\"}}",
+        client.tls.is_some(),
         elapsed.as_secs_f64()
     );
     if completed == 0 || errors > 0 {
