@@ -85,6 +85,12 @@ impl Acceptor {
         self
     }
 
+    /// The handshake timeout.
+    #[cfg(feature = "tls")]
+    pub(crate) fn timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
     /// [`accept`] with these settings.
     pub async fn accept<S>(&self, stream: S) -> Result<WebSocket<S>>
     where

@@ -3,6 +3,8 @@
 //! [`Response`].
 
 use std::io;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::Config;
@@ -47,7 +49,7 @@ impl Response {
     }
 }
 
-/// Connects to a `ws://` URL with default settings: `ClientBuilder::new(url).connect()`.
+/// Connects to a `ws://` or `wss://` URL with default settings: `ClientBuilder::new(url).connect()`.
 ///
 /// # Cancel safety
 /// Not cancel safe: dropped midway, the connection attempt is abandoned.
@@ -79,6 +81,8 @@ pub struct ClientBuilder {
     nodelay: bool,
     config: Config,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ClientBuilder {
@@ -93,7 +97,19 @@ impl ClientBuilder {
             nodelay: true,
             config: crate::default_config(),
             limits: Limits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// The TLS settings for `wss://`: trusted roots, client certificate, ALPN.
+    /// Default: [`default_client_config`](crate::default_client_config) (Mozilla's
+    /// roots). The server's certificate is checked against the URL's host, a name or
+    /// an IP address. Unused for `ws://`.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> ClientBuilder {
+        self.tls = Some(config);
+        self
     }
 
     /// Offers a subprotocol (in order of preference; call again for more).
@@ -140,20 +156,51 @@ impl ClientBuilder {
         self
     }
 
-    /// Resolves the host, connects and runs the handshake.
+    /// Resolves the host, connects (with TLS for `wss://`) and runs the handshake;
+    /// the handshake timeout covers the TLS handshake too.
     ///
     /// # Cancel safety
     /// Not cancel safe: dropped midway, the connection attempt is abandoned.
     pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
         let target = Target::parse(&self.url).map_err(|e| Error::Url(e.0))?;
-        if target.secure {
-            return Err(Error::Url(format!(
-                "{}: wss:// is not supported by hybi-tokio yet; connect a TLS stream and use client_async",
-                self.url
-            )));
-        }
         let tcp = self.connect_tcp(&target).await?;
-        self.handshake(MaybeTlsStream::Plain(tcp), target).await
+        let started = tokio::time::Instant::now();
+        let stream = match target.secure {
+            false => MaybeTlsStream::Plain(tcp),
+            #[cfg(feature = "tls")]
+            true => MaybeTlsStream::Rustls(Box::new(self.connect_tls(tcp, &target).await?)),
+            #[cfg(not(feature = "tls"))]
+            true => {
+                return Err(Error::Url(format!(
+                    "{}: wss:// needs hybi-tokio's tls feature",
+                    self.url
+                )));
+            }
+        };
+        let left = self.handshake_timeout.saturating_sub(started.elapsed());
+        self.handshake_within(stream, target, left).await
+    }
+
+    /// The TLS handshake, within the handshake timeout.
+    #[cfg(feature = "tls")]
+    async fn connect_tls(
+        &self,
+        tcp: TcpStream,
+        target: &Target,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        use hybi_std::TlsError;
+        let config = match &self.tls {
+            Some(config) => Arc::clone(config),
+            None => hybi_std::default_client_config().map_err(Error::Tls)?,
+        };
+        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+            .map_err(|_| Error::Tls(TlsError::InvalidServerName(target.host.clone())))?;
+        let connecting = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+        match tokio::time::timeout(self.handshake_timeout, connecting).await {
+            Err(_) => Err(Error::Handshake(HandshakeError::Timeout)),
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(crate::tls::error(e)),
+        }
     }
 
     /// Runs the handshake over a stream you connected yourself (see [`client_async`]).
@@ -165,7 +212,8 @@ impl ClientBuilder {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let target = Target::parse(&self.url).map_err(|e| Error::Url(e.0))?;
-        self.handshake(stream, target).await
+        let timeout = self.handshake_timeout;
+        self.handshake_within(stream, target, timeout).await
     }
 
     async fn connect_tcp(&self, target: &Target) -> Result<TcpStream> {
@@ -197,7 +245,12 @@ impl ClientBuilder {
         })))
     }
 
-    async fn handshake<S>(self, mut stream: S, target: Target) -> Result<(WebSocket<S>, Response)>
+    async fn handshake_within<S>(
+        self,
+        mut stream: S,
+        target: Target,
+        timeout: Duration,
+    ) -> Result<(WebSocket<S>, Response)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -210,7 +263,7 @@ impl ClientBuilder {
             .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
         stream.write_all(handshake.request()).await?;
         stream.flush().await?;
-        let accepted = read_head(&mut stream, self.handshake_timeout, |bytes| {
+        let accepted = read_head(&mut stream, timeout, |bytes| {
             handshake
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Response(e)))

@@ -150,6 +150,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         self.end = End::ShuttingDown;
                     }
                     ready!(self.poll_end(cx));
+                    if until == Until::Written && self.conn.buffered_output() == 0 {
+                        return Poll::Ready(Ok(())); // all written before the end
+                    }
                     return Poll::Ready(Err(match self.cause.take() {
                         Some(e) if until == Until::Message => Error::Protocol(e),
                         _ => Error::ConnectionClosed,

@@ -7,7 +7,9 @@
 //! [`close`](WebSocket::close)) and the `futures` [`Stream`](futures_core::Stream)
 //! and [`Sink`](futures_sink::Sink), a [`split`](WebSocket::split) into halves for
 //! two tasks, a client ([`connect_async`], [`ClientBuilder`], [`client_async`]) and
-//! the server's handshake ([`accept`], [`accept_with`], [`Acceptor`]).
+//! the server's handshake ([`accept`], [`accept_with`], [`Acceptor`], and over TLS
+//! `Acceptor::accept_tls`). `wss://` runs on tokio-rustls (the `tls` feature, on by
+//! default).
 //!
 //! Every protocol decision is the engine's; this crate only moves bytes between it
 //! and the transport and keeps its clock on tokio's timer: the driving loop is one
@@ -56,6 +58,8 @@ mod head;
 mod pool;
 mod socket;
 mod split;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 pub use accept::{Acceptor, accept, accept_with};
@@ -77,3 +81,9 @@ pub fn default_config() -> Config {
 
 /// The engine this crate drives, for everything not re-exported above.
 pub use hybi;
+
+/// TLS for `wss://` (the `tls` feature): the rustls and tokio-rustls this crate runs
+/// on, for building a [`rustls::ClientConfig`] or [`rustls::ServerConfig`] of the
+/// same version, and the client's default configuration.
+#[cfg(feature = "tls")]
+pub use {hybi_std::TlsError, hybi_std::default_client_config, rustls, tokio_rustls};

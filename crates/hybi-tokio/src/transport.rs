@@ -13,6 +13,20 @@ use tokio::net::TcpStream;
 pub enum MaybeTlsStream {
     /// Plain TCP (`ws://`).
     Plain(TcpStream),
+    /// TLS on tokio-rustls (`wss://`, the `tls` feature).
+    #[cfg(feature = "tls")]
+    Rustls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Calls `$f` on the inner stream, pinned, whatever the variant.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            MaybeTlsStream::Plain($s) => $e,
+            #[cfg(feature = "tls")]
+            MaybeTlsStream::Rustls($s) => $e,
+        }
+    };
 }
 
 impl AsyncRead for MaybeTlsStream {
@@ -21,9 +35,7 @@ impl AsyncRead for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -33,9 +45,7 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -43,26 +53,18 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            MaybeTlsStream::Plain(tcp) => tcp.is_write_vectored(),
-        }
+        each!(self, s => s.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTlsStream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }
