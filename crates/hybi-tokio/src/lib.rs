@@ -52,6 +52,8 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod drive;
 mod head;
@@ -61,6 +63,8 @@ mod split;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 
 pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, client_async, connect_async};
