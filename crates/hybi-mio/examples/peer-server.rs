@@ -5,6 +5,15 @@
 //! Usage: `cargo run --release -p hybi-mio --example peer-server [ADDR]`
 //! (default 127.0.0.1:9010).
 //!
+//! `PEERS_DEFLATE=1` in the environment turns permessage-deflate on (the suite's
+//! deflate mode): every message is sent compressed (threshold 0). `0` or unset: off.
+//! Any other value is an error (exit 2).
+//!
+//! `PEERS_TLS=1` is the suite's TLS mode: the server accepts TLS only (`wss://`), with
+//! the certificate chain in the PEM file `PEERS_TLS_CERT` and the private key in
+//! `PEERS_TLS_KEY` (needs the `tls` feature, on by default). `0` or unset: plain TCP.
+//! Any other value, or a file that cannot be used, is an error (exit 2).
+//!
 //! | path | behaviour |
 //! |---|---|
 //! | `/echo` | echoes every text and binary message as is |
@@ -145,6 +154,54 @@ struct Never;
 
 impl Handler for Never {}
 
+/// The suite's TLS mode from `PEERS_TLS`: `1` is TLS with the certificate and key of
+/// `PEERS_TLS_CERT` and `PEERS_TLS_KEY`, `0` or unset is plain TCP. A bad value or file
+/// ends the program.
+#[cfg(feature = "tls")]
+fn tls_mode() -> Option<Arc<hybi_mio::rustls::ServerConfig>> {
+    use hybi_mio::rustls::pki_types::pem::PemObject;
+    use hybi_mio::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    if !peers_tls() {
+        return None;
+    }
+    let file = |var: &str| {
+        std::env::var_os(var).unwrap_or_else(|| {
+            eprintln!("peer-server: PEERS_TLS=1 needs {var}");
+            std::process::exit(2);
+        })
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        eprintln!("peer-server: {what}: {e}");
+        std::process::exit(2);
+    };
+    let (cert, key) = (file("PEERS_TLS_CERT"), file("PEERS_TLS_KEY"));
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_else(|e| fail("PEERS_TLS_CERT", &e));
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap_or_else(|e| fail("PEERS_TLS_KEY", &e));
+    let provider = Arc::new(hybi_mio::rustls::crypto::ring::default_provider());
+    let config = hybi_mio::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .unwrap_or_else(|e| fail("TLS config", &e));
+    Some(Arc::new(config))
+}
+
+/// `PEERS_TLS`: `1` is the TLS mode, `0` or unset plain; anything else ends the
+/// program.
+fn peers_tls() -> bool {
+    match std::env::var_os("PEERS_TLS") {
+        Some(v) if v == "1" => true,
+        Some(v) if v == "0" || v.is_empty() => false,
+        None => false,
+        Some(v) => {
+            eprintln!("peer-server: PEERS_TLS must be 1 or 0, not {v:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -161,7 +218,19 @@ fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let server = Server::builder()
+    let builder = Server::builder();
+    #[cfg(feature = "tls")]
+    let builder = match tls_mode() {
+        Some(tls) => builder.tls(tls),
+        None => builder,
+    };
+    #[cfg(not(feature = "tls"))]
+    if peers_tls() {
+        eprintln!("peer-server: PEERS_TLS=1 needs hybi-mio's tls feature");
+        std::process::exit(2);
+    }
+    let scheme = if peers_tls() { "wss" } else { "ws" };
+    let server = builder
         .config(hybi_mio::default_config().with_deflate(deflate))
         .high_water(64 << 20)
         .route("/echo", |_| Echo)
@@ -185,7 +254,10 @@ fn main() -> std::io::Result<()> {
             _ => Decision::accept(),
         })
         .bind(&addr)?;
-    eprintln!("peer-server (hybi-mio) on ws://{addr}");
+    eprintln!(
+        "peer-server (hybi-mio) on {scheme}://{addr}, permessage-deflate {}",
+        if deflate.is_some() { "on" } else { "off" }
+    );
     server.join();
     Ok(())
 }
