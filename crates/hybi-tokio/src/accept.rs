@@ -102,6 +102,19 @@ impl Acceptor {
     /// [`accept_with`] with these settings.
     pub async fn accept_with<S>(
         &self,
+        stream: S,
+        decide: impl FnOnce(&UpgradeRequest) -> Decision,
+    ) -> Result<WebSocket<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        // On the heap while it runs: the handshake's state would otherwise stay part
+        // of the caller's future (a connection's task) for the connection's life.
+        Box::pin(self.handshake(stream, decide)).await
+    }
+
+    async fn handshake<S>(
+        &self,
         mut stream: S,
         decide: impl FnOnce(&UpgradeRequest) -> Decision,
     ) -> Result<WebSocket<S>>

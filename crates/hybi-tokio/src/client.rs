@@ -247,6 +247,19 @@ impl ClientBuilder {
 
     async fn handshake_within<S>(
         self,
+        stream: S,
+        target: Target,
+        timeout: Duration,
+    ) -> Result<(WebSocket<S>, Response)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        // On the heap while it runs, not in the caller's future for good.
+        Box::pin(self.handshake(stream, target, timeout)).await
+    }
+
+    async fn handshake<S>(
+        self,
         mut stream: S,
         target: Target,
         timeout: Duration,

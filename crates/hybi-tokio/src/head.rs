@@ -17,7 +17,9 @@ where
     S: AsyncRead + Unpin,
 {
     let read = async {
-        let mut buf = [0u8; 4096];
+        // On the heap: an array here would be part of every connection's task (a
+        // future keeps the room of its largest state) for as long as it lives.
+        let mut buf = vec![0u8; 4096];
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
@@ -44,7 +46,7 @@ where
         stream.write_all(answer).await?;
         stream.flush().await?;
         stream.shutdown().await?;
-        let mut scratch = [0u8; 1024];
+        let mut scratch = vec![0u8; 1024];
         while stream.read(&mut scratch).await? > 0 {}
         Ok::<(), std::io::Error>(())
     };

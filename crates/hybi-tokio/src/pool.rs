@@ -1,12 +1,12 @@
 //! Receive buffers of idle connections, pooled per thread: a connection waiting for
 //! input holds no buffer (the engine's is 64 KiB), and takes one from here when input
-//! arrives. A runtime thread thus keeps about as many buffers as it has connections
-//! reading at once.
+//! arrives. A runtime thread runs one task at a time and a connection gives its buffer
+//! back whenever it waits, so a thread needs about one buffer: the pool keeps a few.
 
 use std::cell::RefCell;
 
-/// Most bytes of buffers one thread keeps.
-const MAX_POOLED_BYTES: usize = 4 << 20;
+/// Most bytes of buffers one thread keeps (four default receive buffers).
+const MAX_POOLED_BYTES: usize = 256 << 10;
 
 thread_local! {
     static POOL: RefCell<(Vec<Vec<u8>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
