@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Echo benchmarks over loopback: hybi-mio, hybi-std, tungstenite, tokio-tungstenite,
+# Echo benchmarks over loopback: hybi-mio, hybi-std, hybi-tokio, tungstenite, tokio-tungstenite,
 # fastwebsockets and a raw TCP echo ceiling, each server pinned to core 0 and the
 # clients (`hybi load`, `handshakes`, `idle-clients`) to core 1.
 #
@@ -61,6 +61,7 @@ for crate in mio std; do
     rm -f "$REL/examples/echo-server"
 done
 cargo build --release --locked -q -p hybi-cli -p hybi-echo-bench
+cargo build --release --locked -q -p hybi-tokio --example tokio-echo-server
 
 # 10,000 idle connections need 10,000 descriptors on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

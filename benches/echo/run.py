@@ -40,6 +40,7 @@ SERVERS = [
     ("raw", ["{R}/echo-raw", "ADDR"], "/echo", ["--accept-masked"]),
     ("hybi-mio", ["{B}/mio-echo-server", "ADDR", "--workers", "1"], "/echo", []),
     ("hybi-std", ["{B}/std-echo-server", "ADDR"], "/echo", []),
+    ("hybi-tokio", ["{R}/examples/tokio-echo-server", "ADDR"], "/echo", []),
     ("tungstenite", ["{R}/echo-tungstenite", "ADDR"], "/echo", []),
     ("tokio-tungstenite", ["{R}/echo-tokio-tungstenite", "ADDR"], "/echo", []),
     ("fastwebsockets", ["{R}/echo-fastwebsockets", "ADDR"], "/echo", []),
@@ -650,8 +651,9 @@ def write_echo_table(data, table, lines):
         "",
         "| payload | conns | in flight | " + " | ".join(
             ("ceiling" if n == "raw" else n) for n in names)
-        + " | hybi-mio / best peer | hybi-std / tungstenite | load core (ceiling) |",
-        "|" + "---|" * (3 + len(names) + 3),
+        + " | hybi-mio / best peer | hybi-std / tungstenite | hybi-tokio / tokio-tungstenite"
+        " | load core (ceiling) |",
+        "|" + "---|" * (3 + len(names) + 4),
     ]
     for case in data["cases"]:
         row = table[case_key(*case)]
@@ -674,10 +676,12 @@ def write_echo_table(data, table, lines):
         mio, std, tung = (row.get(n, nan) for n in ("hybi-mio", "hybi-std", "tungstenite"))
         vs_peer = mio["msgs"] / best if best and best == best else float("nan")
         vs_tung = std["msgs"] / tung["msgs"] if tung["msgs"] else float("nan")
+        tok, ttung = (row.get(n, nan) for n in ("hybi-tokio", "tokio-tungstenite"))
+        vs_ttung = tok["msgs"] / ttung["msgs"] if ttung["msgs"] else float("nan")
         ccpu = row.get("raw", nan)["core1_busy"]
         lines.append(
             f"| {size_name(case[0])} | {case[1]} | {case[2]} | " + " | ".join(cells)
-            + f" | {vs_peer:.2f}x | {vs_tung:.2f}x | "
+            + f" | {vs_peer:.2f}x | {vs_tung:.2f}x | {vs_ttung:.2f}x | "
             + (f"{100 * ccpu:.0f}%" if ccpu == ccpu else "-") + " |"
         )
 

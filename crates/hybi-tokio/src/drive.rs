@@ -102,7 +102,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     None => Next::Wait(None),
                 },
             };
-            let deadline;
+            let mut deadline = None;
+            let mut done = false;
             match next {
                 Next::Event(event, _) => {
                     self.stash.push_back(Message::from(event));
@@ -113,36 +114,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 }
                 Next::Write(output) => {
                     deadline = output.deadline();
-                    match poll_transmit(&mut self.stream, cx, output) {
-                        Poll::Ready(Ok(())) => {
-                            self.unflushed = true;
-                            continue;
-                        }
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e))),
-                        Poll::Pending => {}
+                    let written = poll_transmit(&mut self.stream, cx, output);
+                    if self.step(written)? {
+                        self.unflushed = true;
+                        continue;
                     }
                 }
                 Next::Wait(at) => {
-                    if self.unflushed {
-                        match Pin::new(&mut self.stream).poll_flush(cx) {
-                            Poll::Ready(Ok(())) => self.unflushed = false,
-                            Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e))),
-                            Poll::Pending => {}
-                        }
-                    }
-                    if until == Until::Written && !self.unflushed {
-                        // Written: a look at the input on the way out (free while
-                        // nothing arrived) answers pings for a task that only writes.
-                        if take_events {
-                            match self.poll_input(cx) {
-                                Poll::Ready(Ok(())) => continue,
-                                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e))),
-                                Poll::Pending => {}
-                            }
-                        }
-                        return Poll::Ready(Ok(()));
-                    }
                     deadline = at;
+                    if self.unflushed {
+                        let flushed = Pin::new(&mut self.stream).poll_flush(cx);
+                        self.unflushed = !self.step(flushed)?;
+                    }
+                    // Written: one look at the input on the way out (free while
+                    // nothing arrived) answers pings for a task that only writes.
+                    done = until == Until::Written && !self.unflushed;
                 }
                 Next::Close(closed) => {
                     if self.end == End::Open {
@@ -160,11 +146,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 }
             }
             if take_events {
-                match self.poll_input(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(e))),
-                    Poll::Pending => {}
+                let input = self.poll_input(cx);
+                if self.step(input)? {
+                    continue;
                 }
+            }
+            if done {
+                return Poll::Ready(Ok(()));
             }
             if ready_timer(&mut self.timer, &mut self.timer_at, deadline, cx) {
                 self.conn.handle_timeout(Instant::now());
@@ -238,6 +226,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.timer = None;
         self.timer_at = None;
         Poll::Ready(())
+    }
+
+    /// Whether an I/O poll completed (`false`: pending); a failure breaks the
+    /// transport.
+    fn step(&mut self, poll: Poll<io::Result<()>>) -> Result<bool> {
+        match poll {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(e)) => Err(self.fail(e)),
+            Poll::Pending => Ok(false),
+        }
     }
 
     /// A transport that failed stays failed: every later call says so.
