@@ -23,7 +23,9 @@
 //!
 //! The request is checked as every hybi server checks it (RFC 6455 §4.2.1): an
 //! invalid one is rejected, before the handler runs, with the status and body the
-//! engine gives (400, 405, 426). Moving from tokio-tungstenite's or axum's extractor
+//! engine gives (400, 405, 426). Over HTTP/2 (RFC 8441, which `axum::serve` enables)
+//! the request is an extended `CONNECT`: route it with `any(..)` (or `on(MethodFilter::
+//! CONNECT, ..)` beside `get`), as with axum's own extractor. Moving from tokio-tungstenite's or axum's extractor
 //! is a change of import and of the message type.
 
 use std::future::Future;
@@ -40,12 +42,14 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::socket::WebSocket;
-use crate::upgrade::{UpgradedIo, response};
+use crate::upgrade::{UpgradedIo, is_h2, response_for, validate};
 
 /// An extractor for a WebSocket upgrade: the validated request, and what the
 /// response will say (subprotocol, headers, the engine's config).
 pub struct WebSocketUpgrade {
     request: UpgradeRequest,
+    /// Over HTTP/2 (RFC 8441): the answer is a 200.
+    h2: bool,
     on_upgrade: OnUpgrade,
     config: Config,
     protocols: Vec<String>,
@@ -85,13 +89,18 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     type Rejection = WebSocketUpgradeRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_bytes()));
-        let request = UpgradeRequest::from_parts(parts.method.as_str(), target, headers)
-            .map_err(|e| WebSocketUpgradeRejection(response(&e.response())))?;
+        let protocol = parts
+            .extensions
+            .get::<hyper::ext::Protocol>()
+            .map(|p| p.as_str().to_owned());
+        let request = validate(
+            parts.method.as_str(),
+            parts.version,
+            &parts.uri,
+            &parts.headers,
+            protocol.as_deref(),
+        )
+        .map_err(|refusal| WebSocketUpgradeRejection(*refusal))?;
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(|| {
             let mut refusal = http::Response::new(Full::new(Bytes::from_static(
                 b"this connection cannot be upgraded\n",
@@ -101,6 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         })?;
         Ok(WebSocketUpgrade {
             request,
+            h2: is_h2(parts.version),
             on_upgrade,
             config: crate::default_config(),
             protocols: Vec::new(),
@@ -166,13 +176,14 @@ impl WebSocketUpgrade {
         }
         let WebSocketUpgrade {
             request,
+            h2,
             on_upgrade,
             config,
             ..
         } = self;
         match request.answer_with(&decision, config.deflate.as_ref()) {
             Answer::Upgrade(accepted) => {
-                let answer = response(accepted.response()).map(Body::new);
+                let answer = response_for(accepted.response(), h2).map(Body::new);
                 tokio::spawn(async move {
                     match on_upgrade.await {
                         Ok(upgraded) => {
@@ -185,7 +196,7 @@ impl WebSocketUpgrade {
                 answer
             }
             Answer::Refuse(refusal) | Answer::Invalid(_, refusal) => {
-                response(&refusal).map(Body::new)
+                response_for(&refusal, h2).map(Body::new)
             }
         }
     }

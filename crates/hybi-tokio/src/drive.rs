@@ -102,7 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     None => Next::Wait(None),
                 },
             };
-            let mut deadline = None;
+            let deadline;
             let mut done = false;
             match next {
                 Next::Event(event, _) => {

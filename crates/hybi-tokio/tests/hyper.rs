@@ -126,8 +126,9 @@ async fn axum_chat(ws: WebSocketUpgrade) -> axum::response::Response {
 
 async fn axum_server() -> String {
     use axum::routing::get;
+    // `any`: over HTTP/2 the upgrade is a CONNECT.
     let app = axum::Router::new()
-        .route("/chat", get(axum_chat))
+        .route("/chat", axum::routing::any(axum_chat))
         .route("/", get(|| async { "plain HTTP here\n" }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -190,4 +191,126 @@ async fn behind_axum_with_the_extractor() {
     )
     .await;
     assert!(answer.ends_with("plain HTTP here\n"), "{answer}");
+}
+
+/// WebSockets over HTTP/2 (RFC 8441): a hyper h2 server with extended CONNECT on,
+/// `upgrade_with` answering, and a hyper h2 client opening the stream; hybi runs on it
+/// in both roles.
+#[tokio::test]
+async fn over_http2_with_extended_connect() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder.enable_connect_protocol();
+                let _ = builder
+                    .serve_connection(TokioIo::new(tcp), hyper::service::service_fn(hyper_service))
+                    .await;
+            });
+        }
+    });
+
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let connect = |path: &str, protocol: &str| {
+        Request::builder()
+            .method(hyper::Method::CONNECT)
+            .uri(format!("http://{addr}{path}"))
+            .version(hyper::Version::HTTP_2)
+            .extension(hyper::ext::Protocol::from(protocol))
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "chat.v1")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap()
+    };
+    // Not a WebSocket: :protocol is something else.
+    let response = sender
+        .send_request(connect("/echo", "something-else"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // Refused by the application, with its status.
+    let response = sender
+        .send_request(connect("/other", "websocket"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // Accepted: 200, no accept key or connection fields, the header the decision added.
+    let response = sender
+        .send_request(connect("/echo", "websocket"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get("x-behind").unwrap(), "hyper");
+    assert!(response.headers().get("sec-websocket-accept").is_none());
+    let stream = hyper::upgrade::on(response).await.unwrap();
+    let conn = hybi_tokio::hybi::Connection::client(Config::default(), |b: &mut [u8]| b.fill(7));
+    let mut ws = hybi_tokio::WebSocket::from_parts(TokioIo::new(stream), conn);
+    for size in [5usize, 100_000] {
+        let data = vec![3u8; size];
+        ws.send_binary(&data).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Message::Binary(data));
+    }
+    // A second WebSocket on the same HTTP/2 connection, at the same time.
+    let response = sender
+        .send_request(connect("/echo", "websocket"))
+        .await
+        .unwrap();
+    let stream = hyper::upgrade::on(response).await.unwrap();
+    let conn = hybi_tokio::hybi::Connection::client(Config::default(), |b: &mut [u8]| b.fill(9));
+    let mut second = hybi_tokio::WebSocket::from_parts(TokioIo::new(stream), conn);
+    second.send_text("two at once").await.unwrap();
+    ws.send_text("one").await.unwrap();
+    assert_eq!(
+        second.recv().await.unwrap(),
+        Message::Text("two at once".into())
+    );
+    assert_eq!(ws.recv().await.unwrap(), Message::Text("one".into()));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(matches!(ws.recv().await.unwrap(), Message::Close(_)));
+}
+
+/// The axum extractor over HTTP/2: `axum::serve` turns extended CONNECT on; a hyper h2
+/// client opens a WebSocket stream and picks a subprotocol.
+#[tokio::test]
+async fn behind_axum_over_http2() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let addr = axum_server().await;
+    let tcp = TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(hyper::Method::CONNECT)
+        .uri(format!("http://{addr}/chat"))
+        .version(hyper::Version::HTTP_2)
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "chat.v2")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "chat.v2"
+    );
+    let stream = hyper::upgrade::on(response).await.unwrap();
+    let conn = hybi_tokio::hybi::Connection::client(Config::default(), |b: &mut [u8]| b.fill(5));
+    let mut ws = hybi_tokio::WebSocket::from_parts(TokioIo::new(stream), conn);
+    ws.send_text("axum over h2").await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap(),
+        Message::Text("axum over h2".into())
+    );
 }
