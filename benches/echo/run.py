@@ -894,6 +894,7 @@ COLORS = {
     "raw": "#9e9e9e",
     "hybi-mio": "#d62728",
     "hybi-std": "#ff9896",
+    "hybi-tokio": "#ff7f0e",
     "tungstenite": "#1f77b4",
     "tokio-tungstenite": "#aec7e8",
     "fastwebsockets": "#2ca02c",
@@ -923,7 +924,7 @@ def write_svg(data, table, path):
            f'{data["meta"]["reps"]} runs)</text>']
     x = left
     for n in names:
-        out.append(f'<rect x="{x}" y="32" width="10" height="10" fill="{COLORS[n]}"/>')
+        out.append(f'<rect x="{x}" y="32" width="10" height="10" fill="{COLORS.get(n, "#777777")}"/>')
         label = "raw TCP echo (ceiling)" if n == "raw" else n
         out.append(f'<text x="{x + 14}" y="41">{esc(label)}</text>')
         x += 14 + 7 * len(label) + 16
@@ -953,7 +954,7 @@ def write_svg(data, table, path):
                 h = panel_h * pct / ymax
                 bx = gx + b * bar_w
                 out.append(f'<rect x="{bx:.1f}" y="{base - h:.1f}" width="{bar_w - 1}" '
-                           f'height="{h:.1f}" fill="{COLORS[n]}"><title>{esc(n)} {size_name(size)} '
+                           f'height="{h:.1f}" fill="{COLORS.get(n, "#777777")}"><title>{esc(n)} {size_name(size)} '
                            f'{conns} conns x {inflight}: {human(v)} msgs/s '
                            f'({100 * v / raw:.0f}%)</title></rect>')
             cx = gx + len(names) * bar_w / 2
