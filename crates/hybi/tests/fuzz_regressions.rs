@@ -147,3 +147,16 @@ fn a_bare_answer_keeps_the_clients_window() {
     input.extend_from_slice(b"permessage-deflate");
     deflate::run_negotiation(&input);
 }
+
+/// Found by `deflate_connection`: a bit flip made the client's close frame one
+/// without a code (`88 80` + mask); the server answered, rightly, with a close frame
+/// without a code, which the check took for a bug. Fixed in the check: a close frame
+/// without a code is the answer to one without a code; a failure still needs its code.
+#[test]
+fn deflate_connection_close_without_a_code() {
+    use base64::Engine as _;
+    let input = base64::engine::general_purpose::STANDARD
+        .decode("/wEABgwAAAAAAAAA/AD/")
+        .unwrap();
+    deflate::run_connection(&input);
+}
