@@ -18,10 +18,7 @@ use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
-/// What a plain HTTP client on a TLS port is told before it is dropped.
-pub(crate) const NOT_TLS_ANSWER: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
-Content-Length: 41\r\nConnection: close\r\n\r\nThis port speaks TLS: connect with wss://\n";
+pub(crate) use hybi_std::adapter::NOT_TLS_ANSWER;
 
 /// The most plaintext rustls takes from one write before it is encrypted and sent.
 const WRITE_LIMIT: usize = 64 << 10;
@@ -112,7 +109,7 @@ impl Tls {
                 let mut first = [0u8; 1];
                 match socket.peek(&mut first) {
                     Ok(0) => {}
-                    Ok(_) if first[0].is_ascii_uppercase() => {
+                    Ok(_) if hybi_std::adapter::looks_like_http(first[0]) => {
                         self.failed = Some(Failure::NotTls);
                         continue;
                     }

@@ -21,6 +21,17 @@ pub fn mask_rng() -> impl RandomSource + 'static {
     move |buf: &mut [u8]| rng.fill_bytes(buf)
 }
 
+/// What a plain HTTP client on a TLS port is answered before it is dropped (every
+/// adapter's TLS server says the same).
+pub const NOT_TLS_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
+Content-Length: 42\r\nConnection: close\r\n\r\nThis port speaks TLS: connect with wss://\n";
+
+/// Whether the first byte a client sent on a TLS port starts plain HTTP: a method's
+/// capital letter, where a TLS record starts with a content type from 20 to 24.
+pub fn looks_like_http(first: u8) -> bool {
+    first.is_ascii_uppercase()
+}
+
 /// A URL that is not a WebSocket URL (`ws://` or `wss://`, a host, no fragment).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidUrl(pub String);
@@ -217,5 +228,25 @@ impl<F> Routes<F> {
         };
         let accepted = matches!(decision, Decision::Accept { .. });
         (decision, accepted.then_some(route))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain-HTTP refusal's `Content-Length` is its body's length (a client
+    /// reading by it gets the whole body, and nothing waits for one byte more).
+    #[test]
+    fn the_not_tls_answer_declares_its_body_length() {
+        let text = std::str::from_utf8(NOT_TLS_ANSWER).unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+        let declared = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|n| n.parse::<usize>().ok());
+        assert_eq!(declared, Some(body.len()));
+        assert!(looks_like_http(b'G') && !looks_like_http(0x16));
     }
 }

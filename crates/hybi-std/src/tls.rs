@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
+use crate::adapter::{NOT_TLS_ANSWER, looks_like_http};
 use crate::error::{Error, HandshakeError, Result};
 use crate::stream::{Stream, TryClone};
 
@@ -445,16 +446,6 @@ impl TlsStream {
         }
     }
 }
-
-/// Plain HTTP starts with a method or `HTTP/` (an uppercase letter); a TLS record with
-/// its content type (20 to 24).
-fn looks_like_http(first: u8) -> bool {
-    first.is_ascii_uppercase()
-}
-
-/// What a plain client on a TLS port is told before it is dropped.
-const NOT_TLS_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
-Content-Length: 41\r\nConnection: close\r\n\r\nThis port speaks TLS: connect with wss://\n";
 
 fn drive_handshake(sock: &TcpStream, conn: &mut Connection, deadline: Instant) -> Result<()> {
     let timed_out = || Error::Handshake(HandshakeError::Timeout);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::handshake::{Decision, UpgradeRequest};
+use hybi_std::adapter::{NOT_TLS_ANSWER, looks_like_http};
 use hybi_std::{Error, HandshakeError, Result, TlsError};
 use rustls::ServerConfig;
 use tokio::net::TcpStream;
@@ -14,9 +15,6 @@ use tokio_rustls::server::TlsStream;
 use crate::accept::Acceptor;
 use crate::head::answer_and_end;
 use crate::socket::WebSocket;
-
-/// What a plain HTTP client on a TLS port is answered.
-const NOT_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 34\r\nConnection: close\r\n\r\nThis port speaks TLS: use https://\n";
 
 /// An I/O error from tokio-rustls as hybi's error: rustls' own failures (a
 /// certificate refused, an alert, bytes that are not TLS) become [`Error::Tls`].
@@ -67,10 +65,8 @@ impl Acceptor {
             if tcp.peek(&mut first).await? == 0 {
                 return Err(Error::Handshake(HandshakeError::UnexpectedEof));
             }
-            // A TLS connection opens with a handshake record (0x16); HTTP with a
-            // method's capital letters.
-            if first[0].is_ascii_uppercase() {
-                answer_and_end(&mut tcp, NOT_TLS).await;
+            if looks_like_http(first[0]) {
+                answer_and_end(&mut tcp, NOT_TLS_ANSWER).await;
                 return Err(Error::Tls(TlsError::NotTls));
             }
             tokio_rustls::TlsAcceptor::from(config)
