@@ -53,13 +53,10 @@ REL=$CARGO_TARGET_DIR/release
 BIN=$CARGO_TARGET_DIR/echo-bench
 mkdir -p "$BIN"
 
-# The two adapters have examples of the same name: build each crate's alone and keep
-# copies under distinct names.
-for crate in mio std; do
-    cargo build --release --locked -q -p "hybi-$crate" --example echo-server
-    cp "$REL/examples/echo-server" "$BIN/$crate-echo-server"
-    rm -f "$REL/examples/echo-server"
-done
+# Every example has a name of its own; copy the two echo servers where run.py looks.
+cargo build --release --locked -q -p hybi-mio --example mio-echo-server
+cargo build --release --locked -q -p hybi-std --example std-echo-server
+cp "$REL/examples/mio-echo-server" "$REL/examples/std-echo-server" "$BIN/"
 cargo build --release --locked -q -p hybi-cli -p hybi-echo-bench
 cargo build --release --locked -q -p hybi-tokio --example tokio-echo-server
 

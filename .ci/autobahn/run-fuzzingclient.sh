@@ -2,7 +2,7 @@
 # Autobahn|Testsuite against a WebSocket *server* (the suite is the client).
 #
 #   .ci/autobahn/run-fuzzingclient.sh SERVER-COMMAND [ARGS...]
-#   e.g. .ci/autobahn/run-fuzzingclient.sh target/release/examples/autobahn-server 127.0.0.1:9002
+#   e.g. .ci/autobahn/run-fuzzingclient.sh target/release/examples/std-autobahn-server 127.0.0.1:9002
 #
 # Installs the suite if needed, starts SERVER-COMMAND in the background, waits
 # until the spec's server address (127.0.0.1:9002) accepts connections, runs

@@ -2,7 +2,7 @@
 # Autobahn|Testsuite against a WebSocket *client* (the suite is the server).
 #
 #   .ci/autobahn/run-fuzzingserver.sh CLIENT-COMMAND [ARGS...]
-#   e.g. .ci/autobahn/run-fuzzingserver.sh target/release/examples/autobahn-client ws://127.0.0.1:9001
+#   e.g. .ci/autobahn/run-fuzzingserver.sh target/release/examples/std-autobahn-client ws://127.0.0.1:9001
 #
 # Installs the suite if needed, starts `wstest -m fuzzingserver` on the spec's
 # url (ws://127.0.0.1:9001, embedded web server off), waits until it listens,

@@ -1,5 +1,5 @@
 // A control for the browser tests: the chat example's contract (crates/hybi-mio/
-// examples/chat) served by Node's `ws` instead of hybi: the same page at `/`, the
+// examples/mio-chat) served by Node's `ws` instead of hybi: the same page at `/`, the
 // chat room at `/chat` (same JSON protocol, same 64 KiB message limit), an echo at
 // `/echo` (no tight limit), 404 for any other upgrade. The tests passing against it
 // shows that they test the contract, not hybi's quirks:
@@ -23,7 +23,7 @@ const ROOT = path.resolve(HERE, "../..");
 const NODE_DIR = process.env.BROWSER_NODE_DIR || path.join(ROOT, ".ci/cache/browser/node");
 const { WebSocketServer, WebSocket } = createRequire(path.join(NODE_DIR, "package.json"))("ws");
 
-const PAGE = fs.readFileSync(path.join(ROOT, "crates/hybi-mio/examples/chat/index.html"));
+const PAGE = fs.readFileSync(path.join(ROOT, "crates/hybi-mio/examples/mio-chat/index.html"));
 const MAX_MESSAGE = 64 << 10;
 const [host, port] = (process.argv[2] || "127.0.0.1:9001").split(/:(?=\d+$)/);
 const extra = process.argv.slice(3);

@@ -8,7 +8,7 @@
 #   --server CMD   the server under test (env BROWSER_SERVER). It is run with the
 #                  listen address (127.0.0.1:PORT) in place of `{addr}` in CMD, or
 #                  appended. Default: the hybi-mio chat example,
-#                  target/release/examples/chat (built here).
+#                  target/release/examples/mio-chat (built here).
 #   --name NAME    the server's label in the report (env BROWSER_SERVER_NAME; default
 #                  "hybi-mio chat", or "server" with --server).
 #   --expect-deflate  the server has permessage-deflate on (env BROWSER_EXPECT_DEFLATE=1):
@@ -131,10 +131,10 @@ if [[ -z "$SERVER" ]]; then
     if [[ "${BROWSER_SKIP_BUILD:-0}" != 1 ]]; then
         say "building the hybi-mio chat example (release)"
         t=$(date +%s%N)
-        (cd "$ROOT" && cargo build --release --locked -q -p hybi-mio --example chat) || die "cargo build failed"
+        (cd "$ROOT" && cargo build --release --locked -q -p hybi-mio --example mio-chat) || die "cargo build failed"
         TIMES+=("build $(ms_since "$t") ms")
     fi
-    SERVER="$(printf '%q' "$TARGET/release/examples/chat") {addr}"
+    SERVER="$(printf '%q' "$TARGET/release/examples/mio-chat") {addr}"
     ((TLS)) && SERVER="$SERVER --tls-cert {cert} --tls-key {key}"
 fi
 NAME="${NAME:-server}"

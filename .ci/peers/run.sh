@@ -21,9 +21,9 @@
 #                       are skipped. The hybi server under test must read the three.
 #   --hybi-server CMD   the hybi server under test (env HYBI_SERVER). It is run with the
 #                       listen address appended, or substituted for `{addr}` in CMD.
-#                       Default: target/release/examples/peer-server (built here).
+#                       Default: target/release/examples/std-peer-server (built here).
 #   --hybi-client CMD   the hybi client (env HYBI_CLIENT); base URL appended or put in
-#                       place of `{url}`. Default: target/release/examples/peer-client.
+#                       place of `{url}`. Default: target/release/examples/std-peer-client.
 #   --name NAME         the hybi server's label in the table (env HYBI_SERVER_NAME,
 #                       default "hybi").
 #
@@ -169,11 +169,11 @@ VENV_PY="$CACHE/venv/bin/python"
 export NODE_PATH="$CACHE/node/node_modules"
 if [[ -z "$HYBI_SERVER" || -z "$HYBI_CLIENT" ]] && [[ "${PEERS_SKIP_BUILD:-0}" != 1 ]]; then
     say "building the hybi-std peers (release)"
-    (cd "$ROOT" && cargo build --release --locked -q -p hybi-std --example peer-server --example peer-client) \
+    (cd "$ROOT" && cargo build --release --locked -q -p hybi-std --example std-peer-server --example peer-client) \
         || die "cargo build failed"
 fi
-HYBI_SERVER="${HYBI_SERVER:-$TARGET/release/examples/peer-server}"
-HYBI_CLIENT="${HYBI_CLIENT:-$TARGET/release/examples/peer-client}"
+HYBI_SERVER="${HYBI_SERVER:-$TARGET/release/examples/std-peer-server}"
+HYBI_CLIENT="${HYBI_CLIENT:-$TARGET/release/examples/std-peer-client}"
 
 # --- servers ------------------------------------------------------------------------
 HYBI_PORT=$BASE_PORT PY_PORT=$((BASE_PORT + 1)) NODE_PORT=$((BASE_PORT + 2))

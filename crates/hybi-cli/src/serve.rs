@@ -9,7 +9,7 @@ use hybi_mio::{CloseCode, Context, Fragment, Handler, Server};
 use crate::ServeArgs;
 use crate::exit::Exit;
 
-#[path = "../../hybi-mio/examples/chat/room.rs"]
+#[path = "../../hybi-mio/examples/mio-chat/room.rs"]
 mod room;
 
 /// Echoes every message.

@@ -46,7 +46,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// The page, served at `/`.
-const PAGE: &str = include_str!("../../hybi-mio/examples/chat/index.html");
+const PAGE: &str = include_str!("../../hybi-mio/examples/mio-chat/index.html");
 
 /// The longest message `/chat` takes, in bytes; a longer one closes the connection
 /// with 1009.

@@ -2,7 +2,7 @@
 //! the case count, runs every case echoing each message, then asks the suite to write
 //! its reports.
 //!
-//! Usage: `cargo run --release -p hybi-mio --example autobahn-client [URL]`
+//! Usage: `cargo run --release -p hybi-mio --example mio-autobahn-client [URL]`
 //! (default ws://127.0.0.1:9001).
 
 use std::sync::mpsc;

@@ -1,14 +1,11 @@
-//! A chat room for browsers on the mio event loop: open `http://ADDR/` in several
-//! tabs. `/chat` broadcasts every text message to everyone connected, with join and
-//! leave notices; `/echo` echoes.
+//! Echo server on the mio event loop: every text and binary message comes back.
 //!
-//! Usage: `cargo run --release -p hybi-mio --example chat [ADDR] [--tls-cert FILE
-//! --tls-key FILE]` (default 127.0.0.1:9001, plain http:// and ws://). With
-//! `--tls-cert` (a PEM certificate chain) and `--tls-key` (its PEM private key: PKCS#8,
-//! RSA or EC) the page and the WebSockets are served over TLS instead, `https://` and
-//! `wss://` (the `tls` feature, on by default).
-
-mod room;
+//! Usage: `cargo run --release -p hybi-mio --example mio-echo-server [ADDR] [--workers N]
+//! [--deflate] [--tls-cert FILE --tls-key FILE]` (default 127.0.0.1:9002, one worker
+//! per core, plain ws://). Serves any path. `--deflate` accepts permessage-deflate
+//! offers (`DeflateConfig::default()`: level 1, context takeover). With `--tls-cert`
+//! (a PEM certificate chain) and `--tls-key` (its PEM private key: PKCS#8, RSA or EC)
+//! it serves wss:// instead (the `tls` feature, on by default).
 
 use hybi_mio::{Context, Handler, Server};
 
@@ -24,8 +21,10 @@ impl Handler for Echo {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut addr = "127.0.0.1:9001".to_owned();
+    let mut addr = "127.0.0.1:9002".to_owned();
+    let mut workers = None;
     let (mut cert, mut key) = (None, None);
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,38 +39,39 @@ fn main() -> std::io::Result<()> {
                     key = Some(file);
                 }
             }
-            other if other.starts_with('-') => {
-                eprintln!(
-                    "unknown argument {other} (usage: chat [ADDR] [--tls-cert FILE --tls-key FILE])"
-                );
-                std::process::exit(2);
+            "--workers" => {
+                let n = args.next().and_then(|n| n.parse().ok());
+                let Some(n) = n else {
+                    eprintln!("--workers needs a number");
+                    std::process::exit(2);
+                };
+                workers = Some(n);
             }
+            "--deflate" => deflate = true,
             other => addr = other.to_owned(),
         }
     }
-    let mut builder = Server::builder();
+    let mut builder = Server::builder().fallback(|_| Echo);
+    if let Some(n) = workers {
+        builder = builder.workers(n);
+    }
     let scheme = match (cert, key) {
-        (None, None) => "http",
+        (None, None) => "ws",
         (Some(cert), Some(key)) => {
             builder = with_tls(builder, &cert, &key);
-            "https"
+            "wss"
         }
         _ => {
             eprintln!("--tls-cert and --tls-key go together");
             std::process::exit(2);
         }
     };
-    let chat = room::Chat::default();
-    // Browsers offer permessage-deflate on every connection: accept it, keeping no
-    // compression context, so an idle member costs no compression state.
-    let deflate = hybi_mio::hybi::deflate::DeflateConfig::default().without_context_takeover();
-    let server = builder
-        .config(hybi_mio::default_config().with_deflate(Some(deflate)))
-        .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
-        .route("/chat", move |_| chat.member())
-        .route("/echo", |_| Echo)
-        .bind(&addr)?;
-    eprintln!("chat on {scheme}://{addr}/ (WebSockets at /chat and /echo)");
+    if deflate {
+        let config = hybi_mio::hybi::deflate::DeflateConfig::default();
+        builder = builder.config(hybi_mio::default_config().with_deflate(Some(config)));
+    }
+    let server = builder.bind(&addr)?;
+    eprintln!("echo server (hybi-mio) on {scheme}://{addr}/");
     server.join();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! scenario list (the same one the Python `websockets` and Node `ws` clients there
 //! run) against a server implementing the contract, built on hybi-std's client.
 //!
-//! Usage: `cargo run --release -p hybi-std --example peer-client [BASE_URL [SCENARIO,...]]`
+//! Usage: `cargo run --release -p hybi-std --example std-peer-client [BASE_URL [SCENARIO,...]]`
 //! (default ws://127.0.0.1:9011, every scenario).
 //!
 //! Prints one line per scenario, `RESULT <scenario> PASS` or `RESULT <scenario> FAIL

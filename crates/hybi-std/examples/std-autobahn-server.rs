@@ -1,7 +1,7 @@
 //! Echo server for the Autobahn|Testsuite `fuzzingclient`: every text and binary
 //! message is echoed, on any path, with permessage-deflate accepted when offered.
 //!
-//! Usage: `cargo run --release -p hybi-std --example autobahn-server [ADDR]`
+//! Usage: `cargo run --release -p hybi-std --example std-autobahn-server [ADDR]`
 //! (default 127.0.0.1:9002).
 
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! Echo server: every text and binary message comes back.
 //!
-//! Usage: `cargo run -p hybi-std --example echo-server [ADDR]` (default 127.0.0.1:9002).
+//! Usage: `cargo run -p hybi-std --example std-echo-server [ADDR]` (default 127.0.0.1:9002).
 //! Serves `/` and `/echo`.
 
 use hybi_std::{Handler, Message, Peer, Server};

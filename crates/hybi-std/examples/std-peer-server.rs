@@ -2,7 +2,7 @@
 //! the Python `websockets` and Node `ws` servers there implement), built on hybi-std's
 //! thread-per-connection [`Server`].
 //!
-//! Usage: `cargo run --release -p hybi-std --example peer-server [ADDR]`
+//! Usage: `cargo run --release -p hybi-std --example std-peer-server [ADDR]`
 //! (default 127.0.0.1:9010).
 //!
 //! `PEERS_DEFLATE=1` in the environment turns permessage-deflate on (the suite's

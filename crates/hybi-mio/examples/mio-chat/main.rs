@@ -1,11 +1,14 @@
-//! Echo server on the mio event loop: every text and binary message comes back.
+//! A chat room for browsers on the mio event loop: open `http://ADDR/` in several
+//! tabs. `/chat` broadcasts every text message to everyone connected, with join and
+//! leave notices; `/echo` echoes.
 //!
-//! Usage: `cargo run --release -p hybi-mio --example echo-server [ADDR] [--workers N]
-//! [--deflate] [--tls-cert FILE --tls-key FILE]` (default 127.0.0.1:9002, one worker
-//! per core, plain ws://). Serves any path. `--deflate` accepts permessage-deflate
-//! offers (`DeflateConfig::default()`: level 1, context takeover). With `--tls-cert`
-//! (a PEM certificate chain) and `--tls-key` (its PEM private key: PKCS#8, RSA or EC)
-//! it serves wss:// instead (the `tls` feature, on by default).
+//! Usage: `cargo run --release -p hybi-mio --example mio-chat [ADDR] [--tls-cert FILE
+//! --tls-key FILE]` (default 127.0.0.1:9001, plain http:// and ws://). With
+//! `--tls-cert` (a PEM certificate chain) and `--tls-key` (its PEM private key: PKCS#8,
+//! RSA or EC) the page and the WebSockets are served over TLS instead, `https://` and
+//! `wss://` (the `tls` feature, on by default).
+
+mod room;
 
 use hybi_mio::{Context, Handler, Server};
 
@@ -21,10 +24,8 @@ impl Handler for Echo {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut addr = "127.0.0.1:9002".to_owned();
-    let mut workers = None;
+    let mut addr = "127.0.0.1:9001".to_owned();
     let (mut cert, mut key) = (None, None);
-    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,39 +40,38 @@ fn main() -> std::io::Result<()> {
                     key = Some(file);
                 }
             }
-            "--workers" => {
-                let n = args.next().and_then(|n| n.parse().ok());
-                let Some(n) = n else {
-                    eprintln!("--workers needs a number");
-                    std::process::exit(2);
-                };
-                workers = Some(n);
+            other if other.starts_with('-') => {
+                eprintln!(
+                    "unknown argument {other} (usage: chat [ADDR] [--tls-cert FILE --tls-key FILE])"
+                );
+                std::process::exit(2);
             }
-            "--deflate" => deflate = true,
             other => addr = other.to_owned(),
         }
     }
-    let mut builder = Server::builder().fallback(|_| Echo);
-    if let Some(n) = workers {
-        builder = builder.workers(n);
-    }
+    let mut builder = Server::builder();
     let scheme = match (cert, key) {
-        (None, None) => "ws",
+        (None, None) => "http",
         (Some(cert), Some(key)) => {
             builder = with_tls(builder, &cert, &key);
-            "wss"
+            "https"
         }
         _ => {
             eprintln!("--tls-cert and --tls-key go together");
             std::process::exit(2);
         }
     };
-    if deflate {
-        let config = hybi_mio::hybi::deflate::DeflateConfig::default();
-        builder = builder.config(hybi_mio::default_config().with_deflate(Some(config)));
-    }
-    let server = builder.bind(&addr)?;
-    eprintln!("echo server (hybi-mio) on {scheme}://{addr}/");
+    let chat = room::Chat::default();
+    // Browsers offer permessage-deflate on every connection: accept it, keeping no
+    // compression context, so an idle member costs no compression state.
+    let deflate = hybi_mio::hybi::deflate::DeflateConfig::default().without_context_takeover();
+    let server = builder
+        .config(hybi_mio::default_config().with_deflate(Some(deflate)))
+        .page("/", "text/html; charset=utf-8", room::PAGE.as_bytes())
+        .route("/chat", move |_| chat.member())
+        .route("/echo", |_| Echo)
+        .bind(&addr)?;
+    eprintln!("chat on {scheme}://{addr}/ (WebSockets at /chat and /echo)");
     server.join();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! `websockets` and Node `ws` servers there implement, and hybi-std's `peer-server`),
 //! on the mio event loop.
 //!
-//! Usage: `cargo run --release -p hybi-mio --example peer-server [ADDR]`
+//! Usage: `cargo run --release -p hybi-mio --example mio-peer-server [ADDR]`
 //! (default 127.0.0.1:9010).
 //!
 //! `PEERS_DEFLATE=1` in the environment turns permessage-deflate on (the suite's

@@ -2,7 +2,7 @@
 //! every case echoing each message (offering permessage-deflate), then asks the suite
 //! to write its reports.
 //!
-//! Usage: `cargo run --release -p hybi-std --example autobahn-client [URL]`
+//! Usage: `cargo run --release -p hybi-std --example std-autobahn-client [URL]`
 //! (default ws://127.0.0.1:9001).
 
 use hybi_std::hybi::deflate::DeflateConfig;

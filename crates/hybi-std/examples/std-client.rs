@@ -1,7 +1,7 @@
 //! Interactive client: each line of stdin is sent as a text message; every message
 //! received is printed.
 //!
-//! Usage: `cargo run -p hybi-std --example client [URL]` (default ws://127.0.0.1:9002/).
+//! Usage: `cargo run -p hybi-std --example std-client [URL]` (default ws://127.0.0.1:9002/).
 
 use std::io::BufRead;
 

@@ -1,7 +1,7 @@
 //! Echo server for the Autobahn|Testsuite `fuzzingclient`, on the mio event loop:
 //! every text and binary message is echoed, on any path.
 //!
-//! Usage: `cargo run --release -p hybi-mio --example autobahn-server [ADDR]`
+//! Usage: `cargo run --release -p hybi-mio --example mio-autobahn-server [ADDR]`
 //! (default 127.0.0.1:9003).
 
 use hybi_mio::hybi::deflate::DeflateConfig;
