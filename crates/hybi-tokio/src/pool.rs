@@ -5,6 +5,8 @@
 
 use std::cell::RefCell;
 
+use hybi::Connection;
+
 /// Most bytes of buffers one thread keeps (four default receive buffers).
 const MAX_POOLED_BYTES: usize = 256 << 10;
 
@@ -32,4 +34,18 @@ pub(crate) fn give(buf: Vec<u8>) {
             buffers.push(buf);
         }
     });
+}
+
+/// Lends `conn`'s receive buffer to the pool while it waits for input; true if it
+/// had one to lend. [`restore`] gives it one back.
+pub(crate) fn lend(conn: &mut Connection) -> bool {
+    conn.take_read_buffer().map(give).is_some()
+}
+
+/// Gives `conn` a pooled buffer again (if this thread has one; else the engine
+/// allocates its own when it reads).
+pub(crate) fn restore(conn: &mut Connection) {
+    if let Some(buf) = take() {
+        drop(conn.give_read_buffer(buf));
+    }
 }

@@ -56,15 +56,14 @@ impl Transmit<'_> {
     /// Interrupted writes are retried; a writer that takes no bytes is an error
     /// (`WriteZero`). Whatever was not written stays queued.
     pub fn write_to<W: Write + ?Sized>(self, writer: &mut W) -> io::Result<usize> {
-        let mut runs: [&[u8]; MAX_SLICES] = [&[]; MAX_SLICES];
-        let count = self.chunks(&mut runs);
+        let (slices, count) = self.io_slices::<MAX_SLICES>();
         let written = loop {
             let result = if count == 1 {
                 // One run (small frames are encoded whole): a plain write, which costs
                 // the kernel less than a one-element writev.
-                writer.write(runs[0])
+                writer.write(&slices[0])
             } else {
-                writer.write_vectored(&runs.map(IoSlice::new)[..count])
+                writer.write_vectored(&slices[..count])
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -75,6 +74,17 @@ impl Transmit<'_> {
         };
         self.consume(written);
         Ok(written)
+    }
+}
+
+impl Transmit<'_> {
+    /// The queued output as at most `N` [`IoSlice`]s for one vectored write (an async
+    /// transport's `poll_write_vectored`, say), and how many of them are used (at
+    /// least one). Then [`consume`](Self::consume) what the write took.
+    pub fn io_slices<const N: usize>(&self) -> ([IoSlice<'_>; N], usize) {
+        let mut runs: [&[u8]; N] = [&[]; N];
+        let count = self.chunks(&mut runs);
+        (runs.map(IoSlice::new), count)
     }
 }
 
@@ -101,5 +111,33 @@ impl Instant {
     /// wait until a deadline from [`Next::Wait`](crate::Next::Wait).
     pub fn to_std(self) -> std::time::Instant {
         epoch() + self.as_duration()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, MessageKind, Next};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn io_slices_hand_out_the_queued_output_in_order() {
+        let mut conn = Connection::server(Config::default());
+        conn.send_text("one").unwrap();
+        conn.send_fragment(MessageKind::Binary, &[7; 300], true)
+            .unwrap();
+        let Next::Write(output) = conn.next() else {
+            panic!("output queued");
+        };
+        let expected = output.len();
+        let (slices, count) = output.io_slices::<4>();
+        assert!((1..=4).contains(&count));
+        let bytes: Vec<u8> = slices[..count]
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
+        assert_eq!(bytes.len(), expected);
+        assert_eq!(&bytes[..5], b"\x81\x03one");
+        assert_eq!(&bytes[5..7], [0x82, 126]);
+        assert!(bytes[9..].iter().all(|&b| b == 7));
     }
 }
