@@ -474,6 +474,9 @@ fn supervise(
             Event::Ended(end) => return finish(end, lock(who_closed).as_ref(), console),
             Event::InputDone if !close_at_eof => continue,
             Event::InputDone | Event::Replied => {}
+            // A line refused because our close is under way (-1 with a server that
+            // spoke first) is no error.
+            Event::SendFailed(_) if closing => {}
             Event::SendFailed(why) => console.error(&format!("send failed: {why}")),
             Event::BadInput(why) => {
                 console.error(&why);
@@ -584,7 +587,7 @@ fn finish(end: End, who: Option<&Closer>, console: Console) -> Exit {
                 Some(Closer::Us(ours)) => {
                     console.status(&format!("closed by us: {}", describe_close(*ours)));
                 }
-                _ => console.status("closed by the server"),
+                _ => console.status("connection closed"),
             }
             Exit::Ok
         }
