@@ -9,7 +9,8 @@ Exit status:
     1  the connection ended abnormally (another close code, a protocol error, a drop)
     2  usage error (bad arguments, bad URL, bad header, a missing or bad PEM file)
     3  network error (name did not resolve, connection refused, cannot listen, the
-       TLS handshake failed: a certificate not trusted or not for the host)
+       TLS handshake failed: a certificate not trusted or not for the host; connect:
+       no answer in time, see --connect-timeout)
     4  the server refused the upgrade (HTTP status printed)
     5  load: connections failed or echoes were wrong
     6  connect: stdin could not be read, or a line was not UTF-8 in text mode (the
@@ -68,6 +69,10 @@ pub(crate) fn client_error(url: &str, e: &hybi_std::Error) -> (String, Exit) {
                 Exit::Refused,
             )
         }
+        Error::Handshake(HandshakeError::Timeout) => (
+            format!("no answer to the handshake from {url} in time"),
+            Exit::Network,
+        ),
         Error::Handshake(HandshakeError::InvalidRequest(err)) => {
             (format!("bad request: {err}"), Exit::Usage)
         }

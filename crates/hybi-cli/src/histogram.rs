@@ -60,7 +60,7 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
-    #[cfg(test)]
+    /// How many samples were recorded.
     pub(crate) fn count(&self) -> u64 {
         self.total
     }

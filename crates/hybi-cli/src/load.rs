@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hybi_mio::{CloseCode, Context, Handler, Sender, Server};
+use hybi_mio::{CloseCode, ConnectError, Context, Handler, Sender, Server};
 
 use crate::LoadArgs;
 use crate::exit::Exit;
@@ -38,6 +38,9 @@ struct Shared {
     bad_echoes: AtomicU64,
     latency: Mutex<Histogram>,
     first_error: Mutex<Option<String>>,
+    /// The exit status of the first connection that could not be opened, by its
+    /// error: a usage error, a network error or a refused upgrade.
+    connect_failure: Mutex<Option<Exit>>,
     /// Every open connection, to start them together.
     senders: Mutex<Vec<Sender>>,
 }
@@ -156,6 +159,22 @@ impl Handler for LoadConn {
         }
         self.shared.ended.fetch_add(1, Ordering::SeqCst);
     }
+    fn on_connect_error(&mut self, _ctx: &mut Context<'_>, error: ConnectError) {
+        let exit = match &error {
+            ConnectError::Url(_) | ConnectError::Request(_) => Exit::Usage,
+            ConnectError::Response(_) => Exit::Refused,
+            ConnectError::Stopped => Exit::LoadFailed,
+            _ => Exit::Network,
+        };
+        self.shared
+            .connect_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(exit);
+        self.shared.error(error.to_string());
+        self.shared.failed.fetch_add(1, Ordering::SeqCst);
+        self.shared.ended.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Waits until `done()` or `timeout`.
@@ -207,6 +226,7 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
         bad_echoes: AtomicU64::new(0),
         latency: Mutex::new(Histogram::default()),
         first_error: Mutex::new(None),
+        connect_failure: Mutex::new(None),
         senders: Mutex::new(Vec::with_capacity(args.conns)),
     });
     let payloads: Arc<Vec<Vec<u8>>> = Arc::new(if args.json_payload {
@@ -267,15 +287,16 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             .and_then(|e| e.clone())
             .unwrap_or_else(|| "timed out".into());
         eprintln!(
-            "hybi load: {} of {} connections did not open: {why}",
+            "hybi load: {} of {} connections to {} did not open: {why}",
             args.conns - shared.opened.load(Ordering::SeqCst),
-            args.conns
+            args.conns,
+            args.url
         );
-        return if why.contains("connect") || why.contains("refused") {
-            Exit::Network
-        } else {
-            Exit::LoadFailed
-        };
+        let exit = *shared
+            .connect_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        return exit.unwrap_or(Exit::LoadFailed);
     }
 
     // Start every connection's messages.
@@ -326,10 +347,15 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
     let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_default();
     let rate = messages as f64 / elapsed;
     let mbps = rate * args.size as f64 / 1e6;
-    let us = |q: f64| latency.quantile(q) as f64 / 1e3;
+    // Nothing measured: no latency either ("n/a", null in JSON), not 0.
+    let measured = latency.count() > 0;
+    let nanos = |q: f64| measured.then(|| latency.quantile(q));
+    let max = measured.then(|| latency.max());
+    let json_us =
+        |n: Option<u64>| n.map_or_else(|| "null".to_owned(), |n| format!("{:.1}", n as f64 / 1e3));
     if args.json {
         println!(
-            "{{\"url\":{:?},\"conns\":{},\"inflight\":{},\"size\":{},\"text\":{},\"secs\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p99\":{:.1},\"p999\":{:.1},\"max\":{:.1}}},\"bad_echoes\":{},\"failed_connections\":{}}}",
+            "{{\"url\":{:?},\"conns\":{},\"inflight\":{},\"size\":{},\"text\":{},\"secs\":{:.3},\"messages\":{},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\"bad_echoes\":{},\"failed_connections\":{}}}",
             args.url,
             args.conns,
             args.inflight,
@@ -339,10 +365,10 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             messages,
             rate,
             mbps,
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            latency.max() as f64 / 1e3,
+            json_us(nanos(0.5)),
+            json_us(nanos(0.99)),
+            json_us(nanos(0.999)),
+            json_us(max),
             bad,
             failed
         );
@@ -360,23 +386,39 @@ pub(crate) fn run(args: &LoadArgs) -> Exit {
             human(rate)
         );
         println!(
-            "latency    p50 {:.1} µs   p99 {:.1} µs   p99.9 {:.1} µs   max {:.1} µs",
-            us(0.5),
-            us(0.99),
-            us(0.999),
-            latency.max() as f64 / 1e3
+            "latency    p50 {}   p99 {}   p99.9 {}   max {}",
+            format_latency(nanos(0.5)),
+            format_latency(nanos(0.99)),
+            format_latency(nanos(0.999)),
+            format_latency(max)
         );
         if bad > 0 || failed > 0 || !drained {
             println!("errors     {bad} wrong echoes, {failed} failed connections");
         }
     }
     if bad > 0 || failed > 0 || messages == 0 {
-        if let Some(why) = shared.first_error.lock().ok().and_then(|e| e.clone()) {
-            eprintln!("hybi load: {why}");
+        match shared.first_error.lock().ok().and_then(|e| e.clone()) {
+            Some(why) => eprintln!("hybi load: {why}"),
+            None if messages == 0 => {
+                eprintln!("hybi load: no echo came back within the {elapsed:.1} s measured");
+            }
+            None => {}
         }
         return Exit::LoadFailed;
     }
     Exit::Ok
+}
+
+/// A latency for people: "n/a" when nothing was measured, microseconds below 1 ms
+/// ("850.3 µs"), milliseconds from there ("1.23 ms"), seconds from 1 s ("1.50 s").
+pub(crate) fn format_latency(nanos: Option<u64>) -> String {
+    match nanos {
+        None => "n/a".to_owned(),
+        // The bounds are where the rounded figure would reach 1000.0 µs / 1000.00 ms.
+        Some(n) if n < 999_950 => format!("{:.1} µs", n as f64 / 1e3),
+        Some(n) if n < 999_995_000 => format!("{:.2} ms", n as f64 / 1e6),
+        Some(n) => format!("{:.2} s", n as f64 / 1e9),
+    }
 }
 
 /// 64 different JSON-like texts of `size` bytes (ids, names and times vary, as in a
@@ -402,4 +444,23 @@ fn json_payloads(size: usize) -> Vec<Vec<u8>> {
             s.into_bytes()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_latency;
+
+    #[test]
+    fn latencies_are_in_the_unit_that_reads_best() {
+        assert_eq!(format_latency(None), "n/a");
+        assert_eq!(format_latency(Some(0)), "0.0 µs");
+        assert_eq!(format_latency(Some(42_350)), "42.4 µs");
+        assert_eq!(format_latency(Some(999_949)), "999.9 µs");
+        assert_eq!(format_latency(Some(999_960)), "1.00 ms");
+        assert_eq!(format_latency(Some(1_000_000)), "1.00 ms");
+        assert_eq!(format_latency(Some(1_234_567)), "1.23 ms");
+        assert_eq!(format_latency(Some(250_000_000)), "250.00 ms");
+        assert_eq!(format_latency(Some(999_999_000)), "1.00 s");
+        assert_eq!(format_latency(Some(1_500_000_000)), "1.50 s");
+    }
 }

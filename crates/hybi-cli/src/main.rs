@@ -75,28 +75,74 @@ pub(crate) struct ClientTlsArgs {
 
 /// `hybi connect` options.
 #[derive(Args, Debug)]
+#[command(after_help = CONNECT_HELP)]
 pub(crate) struct ConnectArgs {
     /// The server, e.g. ws://127.0.0.1:9001/echo or wss://example.com/chat.
     pub(crate) url: String,
     /// Offer this subprotocol (repeat for several).
     #[arg(long = "protocol", value_name = "P")]
     pub(crate) protocols: Vec<String>,
-    /// Add a request header, e.g. --header 'Authorization: Bearer x' (repeatable).
-    #[arg(long = "header", value_name = "'K: V'")]
+    /// Add a request header, e.g. -H 'Authorization: Bearer x' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'K: V'")]
     pub(crate) headers: Vec<String>,
-    /// Send each line as a binary message instead of text: its bytes as they are
-    /// (without the line end), UTF-8 or not.
-    #[arg(long)]
+    /// Send each line as a binary message: its bytes as they are (without the line
+    /// end), UTF-8 or not.
+    #[arg(short = 'b', long, overrides_with = "text")]
     pub(crate) binary: bool,
-    /// Send a ping every SECS seconds.
+    /// Send each line as a text message (the default; the last of -b and -t wins).
+    #[arg(short = 't', long, overrides_with = "binary")]
+    pub(crate) text: bool,
+    /// Send the first line of stdin, print the first message that arrives, close
+    /// with 1000 and exit (0 once the server answers the close).
+    #[arg(short = '1', long, conflicts_with = "no_close")]
+    pub(crate) one_message: bool,
+    /// At the end of stdin do not close: keep printing messages until the server
+    /// closes (or Ctrl-C).
+    #[arg(short = 'n', long)]
+    pub(crate) no_close: bool,
+    /// No status lines on stderr ("connected", "closed by", pong times); errors are
+    /// still printed.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+    /// Give up if the connection is not open within SECS seconds: name lookup, TCP
+    /// connect, TLS and WebSocket handshake together (exit status 3).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) connect_timeout: Option<f64>,
+    /// Send a ping every SECS seconds and print each round trip on stderr
+    /// ("pong: 0.42 ms").
     #[arg(long, value_name = "SECS")]
     pub(crate) ping: Option<f64>,
+    /// Print binary messages as a line of hex ("[binary 3 bytes] 616263"), every
+    /// byte, also when stdout is not a terminal (where they are otherwise written
+    /// raw).
+    #[arg(long)]
+    pub(crate) hex: bool,
     /// Do not offer permessage-deflate (offered by default).
     #[arg(long)]
     pub(crate) no_deflate: bool,
     #[command(flatten)]
     pub(crate) tls: ClientTlsArgs,
 }
+
+/// What `hybi connect --help` adds after the options.
+const CONNECT_HELP: &str = "\
+Output:
+    Text messages are printed one per line on stdout. Binary messages are written
+    as they are (raw bytes, no separator) when stdout is not a terminal; on a
+    terminal, or with --hex, as a line \"[binary N bytes] <hex>\" (on a terminal
+    without --hex, the first 32 bytes). Status lines go to stderr: who closed the
+    connection (\"closed by us: 1000 normal\" or \"closed by the server: 1001
+    going away\"), pong times; -q keeps only errors.
+
+    When stdin is a terminal, lines that arrive while you type (messages, pong
+    times) start with a carriage return and clear the line first, so they never
+    run into what you are typing; what you typed is still there, it is sent on
+    Enter (Ctrl-R shows it again).
+
+Examples:
+    echo hello | hybi connect -1 ws://127.0.0.1:9001/echo
+    hybi connect -H 'Authorization: Bearer x' --ping 5 wss://example.com/feed
+    hybi connect -n -q ws://127.0.0.1:9001/chat < /dev/null";
 
 /// `hybi load` options.
 #[derive(Args, Debug, Clone)]

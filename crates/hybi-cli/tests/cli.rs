@@ -159,8 +159,13 @@ fn connect_binary_mode_and_pings() {
     drop(stdin);
     let out = wait_with_timeout(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out.stdout), "[binary 3 bytes] 616263\n");
-    assert!(text(&out.stderr).contains("pong"), "{}", text(&out.stderr));
+    // Binary on a pipe: the bytes as they are.
+    assert_eq!(text(&out.stdout), "abc");
+    assert!(
+        text(&out.stderr).contains("pong: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -329,7 +334,57 @@ fn load_against_nothing_fails_with_a_network_error() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // The connect error itself, not only that connections failed.
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn load_that_measures_nothing_says_n_a() {
+    // A server that closes (1001, a normal end for hybi load) at the first message:
+    // no echo ever comes back.
+    struct Leave;
+    impl hybi_std::Handler for Leave {
+        fn on_binary(&mut self, peer: &hybi_std::Peer, _: &[u8]) {
+            let _ = peer.close(hybi_std::CloseCode::GOING_AWAY, "bye");
+        }
+    }
+    let server = hybi_std::Server::builder()
+        .route("/", |_| Leave)
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let run = |extra: &[&str]| {
+        let out = hybi()
+            .args(["load", "--url", &url, "--conns", "2", "--secs", "0.2"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("no echo came back"),
+            "{}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let human = run(&["--quiet"]);
+    assert!(
+        human.contains("latency    p50 n/a   p99 n/a   p99.9 n/a   max n/a"),
+        "{human}"
+    );
+    assert!(!human.contains("µs"), "{human}");
+    let json = run(&["--json"]);
+    assert!(
+        json.contains(r#""latency_us":{"p50":null,"p99":null,"p999":null,"max":null}"#),
+        "{json}"
+    );
 }
 
 #[test]
