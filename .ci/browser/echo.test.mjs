@@ -170,16 +170,17 @@ await runTest("echo", async (t) => {
     t.eq("GET / answers 200", res?.status(), 200);
     t.eq("the page is the chat page", await page.title(), "hybi chat");
     checkScheme(t, "the page's chat socket", await page.evaluate(() => window.chatSocket?.url ?? null));
-    // The page joined the chat room (`/chat`); leave it, so that this test's member is
-    // gone before the chat test counts who is online.
+    // The page joined the chat room (`/chat`); leave it (`window.chat.leave()`: closed,
+    // and not reconnected), so that this test's member is gone before the chat test
+    // counts who is online.
     await page.evaluate(
         () =>
             new Promise((resolve) => {
                 const ws = window.chatSocket;
                 if (!ws || ws.readyState === WebSocket.CLOSED) return resolve();
                 ws.addEventListener("close", () => resolve());
-                if (ws.readyState === WebSocket.OPEN) ws.close(1000);
-                else ws.addEventListener("open", () => ws.close(1000));
+                if (ws.readyState === WebSocket.OPEN) window.chat.leave();
+                else ws.addEventListener("open", () => window.chat.leave());
                 setTimeout(resolve, 5000);
             }),
     );
@@ -234,4 +235,9 @@ await runTest("echo", async (t) => {
     t.eq("/nowhere: close 1006, not clean", rej.close && [rej.close.code, rej.close.wasClean], [1006, false]);
     await page.waitForTimeout(100);
     t.log(`browser's socket errors: ${socketErrors.length ? socketErrors.join(" | ") : "(none)"}`);
+    t.eq(
+        "the page's chat socket, left at the start, stayed closed (no reconnection)",
+        await page.evaluate(() => [window.chat?.state, window.chat?.opens, window.chatSocket?.readyState]),
+        ["left", 1, 3],
+    );
 });

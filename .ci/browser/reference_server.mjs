@@ -2,7 +2,8 @@
 // examples/mio-chat) served by Node's `ws` instead of hybi: the same page at `/`, the
 // chat room at `/chat` (same JSON protocol, same 64 KiB message limit), an echo at
 // `/echo` (no tight limit), 404 for any other upgrade. The tests passing against it
-// shows that they test the contract, not hybi's quirks:
+// shows that they test the contract (README.md, "The chat contract"), not hybi's
+// quirks:
 //
 //   .ci/browser/run.sh --server 'node .ci/browser/reference_server.mjs {addr}'
 //   .ci/browser/run.sh --expect-deflate --server 'node .ci/browser/reference_server.mjs {addr} --deflate'
