@@ -218,6 +218,21 @@ fn what_is_held_for_a_connection_that_never_opens_fails_and_no_closure_runs() {
     assert_eq!(run.wait_timeout(WAIT), Some(Err(SendFailure::Gone)));
     assert!(!ran.load(Ordering::SeqCst));
     peer.thread.join().unwrap();
+
+    // A Client shut down while still connecting: the handler hears `Stopped`, and
+    // what was held fails.
+    let peer = Peer::start(true);
+    let (probe, seen) = Probe::new(None);
+    let client = hybi_mio::connect(&peer.url(), probe).unwrap();
+    let held = client.sender().send_tracked("never either");
+    client.shutdown(WAIT);
+    assert_eq!(
+        seen.try_recv().unwrap(),
+        Seen::ConnectError(ConnectError::Stopped.to_string())
+    );
+    assert_eq!(held.try_result(), Some(Err(SendFailure::Gone)));
+    drop(peer.gate);
+    peer.thread.join().unwrap();
 }
 
 #[test]
