@@ -1,17 +1,22 @@
-//! Client connections on the event loop: [`ClientOptions`] and what
-//! [`Server::connect`](crate::Server::connect) hands a worker.
+//! Client connections on the event loop: [`ClientOptions`], what
+//! [`Server::connect`](crate::Server::connect) hands a worker, and [`Client`], one
+//! connection on a loop of its own ([`connect`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hybi::Config;
 use hybi::handshake::{ClientHandshake, Limits};
 use hybi_std::adapter::{self, Target};
 
+use crate::app::App;
 use crate::handler::{ConnInfo, Context, Handler};
-use crate::mailbox::Letterbox;
+use crate::mailbox::{self, Item, Letterbox};
+use crate::sender::{ConnId, Sender};
 use crate::tls::Tls;
+use crate::worker::{Inbox, Order, Worker};
 
 /// Why a client connection could not be started ([`Server::connect`] returns it), or
 /// could not be opened ([`Handler::on_connect_error`] hears it).
@@ -44,7 +49,8 @@ pub enum ConnectError {
     Response(hybi::handshake::ResponseError),
     /// The server closed the connection before the handshake was done.
     Closed,
-    /// The socket failed during the handshake.
+    /// The socket failed during the handshake, or ([`connect`]) the client's event
+    /// loop could not be started (its poll, or its thread).
     Io(std::io::Error),
     /// The handshake (TCP connect, TLS, upgrade) was not done within the
     /// [`handshake_timeout`](ClientOptions::handshake_timeout).
@@ -99,7 +105,7 @@ impl std::error::Error for ConnectError {
     }
 }
 
-/// Settings for a client connection made with
+/// Settings for a client connection made with [`connect_with`] or
 /// [`Server::connect_with`](crate::Server::connect_with).
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -263,5 +269,193 @@ impl PendingConnect {
         };
         self.handler
             .on_connect_error(&mut Context::closed(&info), error);
+    }
+}
+
+/// Opens a client connection to `url` (`ws://host[:port][/path][?query]`, or
+/// `wss://` with the `tls` feature) on an event loop of its own, with `handler`'s
+/// callbacks: no [`Server`](crate::Server) to build first. See [`Client`].
+///
+/// ```no_run
+/// use hybi_mio::{Context, Handler};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+///         println!("{text}");
+///         let _ = ctx.close(hybi_mio::CloseCode::NORMAL, "done");
+///     }
+/// }
+///
+/// let client = hybi_mio::connect("ws://127.0.0.1:9003/echo", Hello)?;
+/// // Held until the connection opens, then sent.
+/// client.sender().send_text("hello")?;
+/// client.join(); // until the connection is over
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect(url: &str, handler: impl Handler) -> Result<Client, ConnectError> {
+    Client::connect(url, handler)
+}
+
+/// [`connect`] with subprotocols, headers, engine settings, a handshake timeout, a
+/// TLS config.
+pub fn connect_with(options: ClientOptions, handler: impl Handler) -> Result<Client, ConnectError> {
+    Client::connect_with(options, handler)
+}
+
+/// One client connection running on an event loop (a thread) of its own, made with
+/// [`connect`] or [`connect_with`]: the same [`Handler`] callbacks, [`Sender`] and
+/// [`Completion`](crate::Completion)s as a connection on a [`Server`](crate::Server)'s
+/// loops, for a program that only needs a client (for many client connections on a
+/// few threads, use [`Server::connect`](crate::Server::connect) on
+/// `Server::builder().start()` instead).
+///
+/// The call returns once the TCP connect has started; `on_open` follows when the
+/// handshake completes, or [`Handler::on_connect_error`] if it fails. Sends made
+/// before that are held and delivered after `on_open` (see
+/// [`Sender`](Sender#before-the-connection-opens)). The loop uses the defaults of a
+/// [`ServerBuilder`](crate::ServerBuilder) for what `ClientOptions` does not set: a
+/// 1 MiB high-water mark with [`SlowPeer::Pause`](crate::SlowPeer::Pause).
+///
+/// The loop stops, and its thread ends, once the connection is over: after
+/// `on_close` (or `on_connect_error`) and the orderly end of the TCP connection
+/// (at most a few seconds more). [`join`](Self::join) waits for that;
+/// [`shutdown`](Self::shutdown) ends the connection first, as
+/// [`Server::shutdown`](crate::Server::shutdown) does. Dropping the `Client` shuts
+/// it down with a one-second grace period, like dropping a `Server`: keep it (or
+/// `join` it) for as long as the connection should live. Its [`Sender`]s need not
+/// be dropped first; once the loop has stopped, their sends fail with
+/// [`SendFailure::Gone`](crate::SendFailure::Gone).
+pub struct Client {
+    sender: Sender,
+    mailbox: Arc<Inbox>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.sender.id())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl Client {
+    /// The same as [`connect`].
+    pub fn connect(url: &str, handler: impl Handler) -> Result<Client, ConnectError> {
+        Client::connect_with(ClientOptions::new(url), handler)
+    }
+
+    /// The same as [`connect_with`].
+    pub fn connect_with(
+        options: ClientOptions,
+        handler: impl Handler,
+    ) -> Result<Client, ConnectError> {
+        let worker = Worker::new(Arc::new(App::default()), None, 1)
+            .map_err(ConnectError::Io)?
+            .until_idle();
+        let mailbox = worker.mailbox();
+        let (pending, sender) = options.pending(&mailbox, Box::new(handler))?;
+        // Posted before the loop runs: its first turn registers the connection, so
+        // the loop does not find itself idle before it has one.
+        if mailbox.post(Item::Order(Order::Connect(pending))).is_err() {
+            return Err(ConnectError::Stopped);
+        }
+        let thread = std::thread::Builder::new()
+            .name("hybi-mio-client".to_owned())
+            .spawn(move || worker.run())
+            .map_err(ConnectError::Io)?;
+        Ok(Client {
+            sender,
+            mailbox,
+            thread: Some(thread),
+        })
+    }
+
+    /// The connection's [`Sender`] (clone it to keep one, or to hand it to another
+    /// thread).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.sender.id()
+    }
+
+    /// True once the loop has stopped: the connection is over, and its handler has
+    /// heard so.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Blocks until the connection is over (closed by either side, failed, or never
+    /// opened) and the loop has stopped.
+    pub fn join(mut self) {
+        self.wait();
+    }
+
+    /// Ends the connection as [`Server::shutdown`](crate::Server::shutdown) does: a
+    /// close with 1001 if it is open (a connection still connecting is dropped, and
+    /// its handler hears [`ConnectError::Stopped`]), up to `grace` for the closing
+    /// handshake, then the loop stops. Returns when it has.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.stop(grace);
+    }
+
+    fn stop(&mut self, grace: Duration) {
+        let _ = self.mailbox.post(Item::Order(Order::Shutdown { grace }));
+        self.wait();
+    }
+
+    /// Waits for the loop's thread, unless this is that thread (a handler that held
+    /// its own `Client`): then the loop stops after the current turn by itself.
+    fn wait(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    /// Dropping the handle shuts the connection down with a one-second grace period.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Duration::from_secs(1));
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Starts the connect and makes what a worker (the one `mailbox` belongs to)
+    /// registers, and the connection's [`Sender`].
+    pub(crate) fn pending(
+        self,
+        mailbox: &Arc<Inbox>,
+        handler: Box<dyn Handler>,
+    ) -> Result<(Box<PendingConnect>, Sender), ConnectError> {
+        let (socket, addr, handshake, tls) = self.start()?;
+        let serial = mailbox.new_serial();
+        let token_cell = Arc::new(OnceLock::new());
+        let sender = Sender {
+            letterbox: Arc::clone(mailbox) as Arc<dyn Letterbox>,
+            target: mailbox::Target::Pending(Arc::clone(&token_cell)),
+            serial,
+        };
+        let pending = PendingConnect {
+            socket,
+            tls,
+            addr,
+            handshake,
+            config: self.config,
+            handler,
+            serial,
+            token_cell,
+            handshake_timeout: self.handshake_timeout,
+        };
+        Ok((Box::new(pending), sender))
     }
 }

@@ -13,7 +13,7 @@ use crate::connecting::{self, Connecting};
 use crate::env::Env;
 use crate::handler::{ConnInfo, Handler};
 use crate::open::{self, Open};
-use crate::outgoing::{Completion, Outgoing, SendFailure};
+use crate::outgoing::{Completion, SendFailure, Task};
 use crate::socket::{Io, Read, Unsent};
 use crate::tls::Tls;
 
@@ -178,10 +178,13 @@ impl Conn {
             }
     }
 
-    /// Queues a message posted through a [`Sender`](crate::Sender).
-    pub(crate) fn post(&mut self, message: Outgoing, done: Option<Completion>, env: &mut Env<'_>) {
+    /// Does what a [`Sender`](crate::Sender) posted: at once if the connection is
+    /// open, once it opens if it is a client's still connecting; otherwise it fails
+    /// with `Gone`.
+    pub(crate) fn post(&mut self, task: Task, done: Option<Completion>, env: &mut Env<'_>) {
         match &mut self.phase {
-            Phase::Open(open) => open.post(message, done, &mut self.io, &self.info, env.pool),
+            Phase::Open(open) => open.take(task, done, &mut self.io, &self.info, env.pool),
+            Phase::Connecting(connecting) => connecting.hold(task, done, self.info.limit),
             _ => {
                 if let Some(done) = done {
                     done.complete(Err(SendFailure::Gone));

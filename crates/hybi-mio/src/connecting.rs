@@ -1,4 +1,7 @@
-//! A client connection before it opens: the TCP connect, the request, the response.
+//! A client connection before it opens: the TCP connect, the request, the response,
+//! and what its [`Sender`](crate::Sender)s post meanwhile.
+
+use std::collections::VecDeque;
 
 use hybi::handshake::ClientHandshake;
 use hybi::{Config, Instant};
@@ -8,16 +11,21 @@ use crate::client::ConnectError;
 use crate::env::Env;
 use crate::handler::{ConnInfo, Context, Handler};
 use crate::open::Open;
+use crate::outgoing::{Completion, SendFailure, Task};
 use crate::socket::{Io, Read, Unsent};
 
 /// Connecting, writing the request, reading the response, until the deadline. The
-/// handler waits here for the connection to open.
+/// handler waits here for the connection to open, and so does what its senders post.
 pub(crate) struct Connecting {
     handshake: ClientHandshake,
     config: Config,
     handler: Box<dyn Handler>,
     request: Unsent,
     deadline: Instant,
+    /// Posted by senders before the open, in order: done once it opens.
+    held: VecDeque<(Task, Option<Completion>)>,
+    /// What `held` costs ([`Task::cost`]), bounded by the connection's send limit.
+    held_cost: usize,
 }
 
 /// How a turn leaves the connection.
@@ -44,7 +52,23 @@ impl Connecting {
             handler,
             request,
             deadline,
+            held: VecDeque::new(),
+            held_cost: 0,
         })
+    }
+
+    /// Holds what a sender posted until the connection opens; refuses it with
+    /// `Backpressure` once more than `limit` is held (the limit an open connection's
+    /// queued output has).
+    pub(crate) fn hold(&mut self, task: Task, done: Option<Completion>, limit: usize) {
+        if self.held_cost > limit {
+            if let Some(done) = done {
+                done.complete(Err(SendFailure::Backpressure));
+            }
+            return;
+        }
+        self.held_cost = self.held_cost.saturating_add(task.cost());
+        self.held.push_back((task, done));
     }
 
     /// Finishes the TCP connect, writes the request, reads the response (over TLS,
@@ -87,11 +111,19 @@ impl Connecting {
                 Ok(None) => {}
                 Ok(Some(accepted)) => {
                     let Connecting {
-                        config, handler, ..
+                        config,
+                        handler,
+                        held,
+                        ..
                     } = *self;
                     // What followed the response in the same read goes to the engine.
                     let ws = accepted.into_connection(config, mask_rng());
-                    return Turn::Open(Open::start(ws, handler, Unsent::default(), info, env));
+                    let mut open = Open::start(ws, handler, Unsent::default(), info, env);
+                    // What senders posted meanwhile follows what `on_open` sent.
+                    for (task, done) in held {
+                        open.take(task, done, io, info, env.pool);
+                    }
+                    return Turn::Open(open);
                 }
                 Err(e) => return self.fail(info, ConnectError::Response(e)),
             }
@@ -99,9 +131,16 @@ impl Connecting {
         Turn::Wait(self, deadline)
     }
 
+    /// The connection will not open: the handler hears why, and what senders posted
+    /// meanwhile fails with `Gone` (closures are dropped unrun).
     fn fail(mut self: Box<Self>, info: &ConnInfo, error: ConnectError) -> Turn {
         self.handler
             .on_connect_error(&mut Context::closed(info), error);
+        for (_, done) in self.held.drain(..) {
+            if let Some(done) = done {
+                done.complete(Err(SendFailure::Gone));
+            }
+        }
         Turn::Failed
     }
 

@@ -14,12 +14,18 @@
 //!   close, backpressure), each handed a [`Context`] to reply through.
 //! - [`Sender`]: a `Clone + Send + Sync` handle to any connection, usable from any
 //!   thread (broadcast to a room), woken into the loop through a `mio::Waker`, with a
-//!   [`Completion`] that says when the message reached the kernel.
+//!   [`Completion`] that says when the message reached the kernel. It sends what a
+//!   [`Context`] sends (whole messages, fragments, pings, pongs, close), runs
+//!   closures on the connection's loop with its `Context` ([`Sender::run`]), and, for
+//!   a client connection still connecting, holds what is sent until the open, in
+//!   order and bounded ([before the open](Sender#before-the-connection-opens)).
 //! - Backpressure: a high-water mark on each connection's queued output, and a
 //!   [`SlowPeer`] policy: pause reading or drop.
 //! - Timers from the engine (keepalive, pong deadline, idle and close timeouts) on a
 //!   heap per loop; graceful shutdown with close 1001.
-//! - Client connections on the same loops: [`Server::connect`].
+//! - Client connections on the same loops ([`Server::connect`]), or one on a loop of
+//!   its own, without a server: [`connect`] returns a [`Client`] (its [`Sender`],
+//!   `join`, `shutdown`).
 //! - TLS (the `tls` feature, on by default: rustls with the ring provider) in the
 //!   same loops, no extra thread: [`ServerBuilder::tls`] serves wss:// and https://,
 //!   `wss://` URLs connect over TLS ([`ClientOptions::tls_config`], Mozilla's roots
@@ -65,6 +71,26 @@
 //!     .bind("127.0.0.1:9003")?;
 //! server.join();
 //! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## A client
+//!
+//! ```no_run
+//! use hybi_mio::{CloseCode, Context, Handler};
+//!
+//! struct Print;
+//! impl Handler for Print {
+//!     fn on_text(&mut self, ctx: &mut Context<'_>, text: &str) {
+//!         println!("{text}");
+//!         let _ = ctx.close(CloseCode::NORMAL, "thanks");
+//!     }
+//! }
+//!
+//! let client = hybi_mio::connect("ws://127.0.0.1:9003/echo", Print)?;
+//! // Sent once the connection opens.
+//! client.sender().send_text("hello")?;
+//! client.join(); // returns once the connection is over
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## TLS
@@ -128,7 +154,7 @@ mod tls;
 mod worker;
 
 pub use app::SlowPeer;
-pub use client::{ClientOptions, ConnectError};
+pub use client::{Client, ClientOptions, ConnectError, connect, connect_with};
 pub use handler::{Context, Handler};
 pub use outgoing::{Completion, Outgoing, SendFailure};
 pub use room::Room;

@@ -6,16 +6,16 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use crate::outgoing::{Completion, Outgoing};
+use crate::outgoing::{Completion, Task};
 
-/// A message for one of the worker's connections, posted by a
+/// A message (or a closure to run) for one of the worker's connections, posted by a
 /// [`Sender`](crate::Sender).
 pub(crate) struct Letter {
     pub(crate) target: Target,
     /// The connection's serial: a letter for a connection that is gone never reaches
     /// the one that took its slot.
     pub(crate) serial: u64,
-    pub(crate) message: Outgoing,
+    pub(crate) task: Task,
     pub(crate) done: Option<Completion>,
 }
 

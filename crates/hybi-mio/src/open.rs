@@ -9,7 +9,7 @@ use hybi::{CloseCode, Closed, Connection, Event, Instant, Next};
 use crate::app::SlowPeer;
 use crate::env::Env;
 use crate::handler::{ConnInfo, Context, Handler};
-use crate::outgoing::{Completion, Outgoing, SendFailure};
+use crate::outgoing::{Completion, Errand, Outgoing, SendFailure, Task};
 use crate::pool::Pool;
 use crate::socket::{Io, Unsent};
 
@@ -276,8 +276,34 @@ impl Open {
             .on_close(&mut Context::closed(info), code, reason);
     }
 
+    /// Does what a [`Sender`](crate::Sender) posted: queues its message, or runs its
+    /// closure.
+    pub(crate) fn take(
+        &mut self,
+        task: Task,
+        done: Option<Completion>,
+        io: &mut Io,
+        info: &ConnInfo,
+        pool: &mut Pool,
+    ) {
+        match task {
+            Task::Send(message) => self.post(message, done, io, info, pool),
+            Task::Run(errand) => self.run(errand, done, info, pool),
+        }
+    }
+
+    /// Runs a closure posted with [`Sender::run`](crate::Sender::run), as a callback:
+    /// its completion says it ran.
+    fn run(&mut self, errand: Errand, done: Option<Completion>, info: &ConnInfo, pool: &mut Pool) {
+        pool.lend_write(&mut self.ws);
+        errand(&mut Context::open(self.ws.outbox(), info));
+        if let Some(done) = done {
+            done.complete(Ok(()));
+        }
+    }
+
     /// Queues a message posted through a [`Sender`](crate::Sender).
-    pub(crate) fn post(
+    fn post(
         &mut self,
         message: Outgoing,
         done: Option<Completion>,
@@ -307,6 +333,8 @@ impl Open {
             Outgoing::SharedText(t) => ws.send_text(&t),
             Outgoing::SharedBinary(b) => ws.send_binary(&b),
             Outgoing::Ping(p) => ws.send_ping(&p),
+            Outgoing::Pong(p) => ws.send_pong(&p),
+            Outgoing::Fragment { kind, data, fin } => ws.send_fragment(kind, &data, fin),
             Outgoing::Close(code, reason) => ws.close(code, &reason),
         };
         match (sent, done) {

@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use hybi::CloseCode;
+use hybi::{CloseCode, MessageKind};
+
+use crate::handler::Context;
 
 /// A message for a connection, queued through a [`Sender`](crate::Sender).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +22,59 @@ pub enum Outgoing {
     SharedBinary(Arc<[u8]>),
     /// A ping with this payload (at most 125 bytes).
     Ping(Vec<u8>),
+    /// A pong with this payload (at most 125 bytes): an unsolicited heartbeat, or the
+    /// answer to a ping when [`Config::auto_pong`](hybi::Config::auto_pong) is off.
+    Pong(Vec<u8>),
+    /// One fragment of a message, as [`Context::send_fragment`] sends it: the first
+    /// starts a message of `kind`, later ones (of the same `kind`) continue it, and
+    /// `fin` ends it. Other data messages to the connection are refused until it ends
+    /// ([`SendError::MessageInProgress`](hybi::SendError::MessageInProgress)); control frames are not.
+    Fragment {
+        /// Text or binary (the same for every fragment of a message).
+        kind: MessageKind,
+        /// This fragment's payload (text fragments may split a UTF-8 character).
+        data: Vec<u8>,
+        /// True for the message's last fragment.
+        fin: bool,
+    },
     /// Start the closing handshake with this code and reason.
     Close(CloseCode, String),
+}
+
+impl Outgoing {
+    /// The payload's size in bytes (the reason's, for a close).
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Outgoing::Text(t) => t.len(),
+            Outgoing::Binary(b) | Outgoing::Ping(b) | Outgoing::Pong(b) => b.len(),
+            Outgoing::SharedText(t) => t.len(),
+            Outgoing::SharedBinary(b) => b.len(),
+            Outgoing::Fragment { data, .. } => data.len(),
+            Outgoing::Close(_, reason) => reason.len(),
+        }
+    }
+}
+
+/// A closure posted with [`Sender::run`](crate::Sender::run), run on the connection's
+/// event loop with its [`Context`].
+pub(crate) type Errand = Box<dyn FnOnce(&mut Context<'_>) + Send>;
+
+/// What a [`Sender`](crate::Sender) posts to a connection: a message, or a closure.
+pub(crate) enum Task {
+    Send(Outgoing),
+    Run(Errand),
+}
+
+impl Task {
+    /// What holding the task costs, counted against the connection's limit while it
+    /// waits for the connection to open: its payload, and the entry itself.
+    pub(crate) fn cost(&self) -> usize {
+        let entry = std::mem::size_of::<(Task, Option<Completion>)>();
+        match self {
+            Task::Send(message) => entry + message.payload_len(),
+            Task::Run(_) => entry,
+        }
+    }
 }
 
 impl From<&str> for Outgoing {

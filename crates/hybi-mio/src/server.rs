@@ -363,7 +363,10 @@ impl Server {
     /// Opens a client connection to `url` on one of the loops, with `handler`'s
     /// callbacks. Returns at once with the connection's [`Sender`]; `on_open` follows
     /// when the handshake completes, or [`Handler::on_connect_error`] (by default
-    /// `on_close` with 1006 and the reason) if it fails.
+    /// `on_close` with 1006 and the reason) if it fails. What the `Sender` sends
+    /// meanwhile is held and delivered after `on_open` (see
+    /// [`Sender`](Sender#before-the-connection-opens)). For one client without a
+    /// server, see [`connect`](crate::connect).
     pub fn connect(&self, url: &str, handler: impl Handler) -> Result<Sender, ConnectError> {
         self.connect_with(ClientOptions::new(url), handler)
     }

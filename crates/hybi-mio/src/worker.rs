@@ -95,6 +95,8 @@ pub(crate) struct Worker {
     /// next one to arrive.
     accept_retry: Option<Instant>,
     backoff: AcceptBackoff,
+    /// Stop once no connection is left (a [`Client`](crate::Client)'s loop).
+    until_idle: bool,
 }
 
 impl Worker {
@@ -131,6 +133,7 @@ impl Worker {
             stopping: None,
             accept_retry: None,
             backoff: AcceptBackoff::new(),
+            until_idle: false,
         })
     }
 
@@ -144,7 +147,16 @@ impl Worker {
         self
     }
 
-    /// Runs the loop until shutdown.
+    /// Makes the loop stop once it holds no connection (after a turn: what was posted
+    /// before it runs, such as the one connection of a [`Client`](crate::Client), is
+    /// registered first).
+    pub(crate) fn until_idle(mut self) -> Worker {
+        self.until_idle = true;
+        self
+    }
+
+    /// Runs the loop until shutdown (or, [`until_idle`](Self::until_idle), until no
+    /// connection is left).
     pub(crate) fn run(mut self) {
         self.mailbox.enter();
         settle_allocator();
@@ -220,6 +232,9 @@ impl Worker {
                 if self.conns.is_empty() || now >= deadline {
                     break;
                 }
+            }
+            if self.until_idle && self.conns.is_empty() {
+                break;
             }
         }
         self.stop();
@@ -374,7 +389,7 @@ impl Worker {
         let Letter {
             target,
             serial,
-            message,
+            task,
             done,
         } = letter;
         let conn = target
@@ -393,7 +408,7 @@ impl Worker {
             app: &self.app,
             again: &mut self.again,
         };
-        conn.post(message, done, &mut env);
+        conn.post(task, done, &mut env);
         if !conn.touched {
             conn.touched = true;
             self.touched.push(token);
