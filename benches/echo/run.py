@@ -44,8 +44,11 @@ SERVERS = [
     ("tungstenite", ["{R}/echo-tungstenite", "ADDR"], "/echo", []),
     ("tokio-tungstenite", ["{R}/echo-tokio-tungstenite", "ADDR"], "/echo", []),
     ("fastwebsockets", ["{R}/echo-fastwebsockets", "ADDR"], "/echo", []),
+    ("tokio-websockets", ["{R}/echo-tokio-websockets", "ADDR"], "/echo", []),
 ]
-PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets"]
+PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+# The fastest tokio peers, beside which hybi-tokio is also shown.
+TOKIO_FAST = ["fastwebsockets", "tokio-websockets"]
 # A thread per connection: threads that end during the window take their CPU time
 # with them, so no CPU figure is shown for these.
 THREADED = {"hybi-std", "tungstenite"}
@@ -652,8 +655,8 @@ def write_echo_table(data, table, lines):
         "| payload | conns | in flight | " + " | ".join(
             ("ceiling" if n == "raw" else n) for n in names)
         + " | hybi-mio / best peer | hybi-std / tungstenite | hybi-tokio / tokio-tungstenite"
-        " | load core (ceiling) |",
-        "|" + "---|" * (3 + len(names) + 4),
+        " | hybi-tokio / best of fastwebsockets, tokio-websockets | load core (ceiling) |",
+        "|" + "---|" * (3 + len(names) + 5),
     ]
     for case in data["cases"]:
         row = table[case_key(*case)]
@@ -678,10 +681,13 @@ def write_echo_table(data, table, lines):
         vs_tung = std["msgs"] / tung["msgs"] if tung["msgs"] else float("nan")
         tok, ttung = (row.get(n, nan) for n in ("hybi-tokio", "tokio-tungstenite"))
         vs_ttung = tok["msgs"] / ttung["msgs"] if ttung["msgs"] else float("nan")
+        fast = max((row[p]["msgs"] for p in TOKIO_FAST
+                    if p in row and row[p]["msgs"] == row[p]["msgs"]), default=float("nan"))
+        vs_fast = tok["msgs"] / fast if fast and fast == fast else float("nan")
         ccpu = row.get("raw", nan)["core1_busy"]
         lines.append(
             f"| {size_name(case[0])} | {case[1]} | {case[2]} | " + " | ".join(cells)
-            + f" | {vs_peer:.2f}x | {vs_tung:.2f}x | {vs_ttung:.2f}x | "
+            + f" | {vs_peer:.2f}x | {vs_tung:.2f}x | {vs_ttung:.2f}x | {vs_fast:.2f}x | "
             + (f"{100 * ccpu:.0f}%" if ccpu == ccpu else "-") + " |"
         )
 
@@ -898,6 +904,7 @@ COLORS = {
     "tungstenite": "#1f77b4",
     "tokio-tungstenite": "#aec7e8",
     "fastwebsockets": "#2ca02c",
+    "tokio-websockets": "#98df8a",
 }
 
 
