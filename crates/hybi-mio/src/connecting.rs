@@ -1,6 +1,6 @@
 //! A client connection before it opens: the TCP connect, the request, the response.
 
-use hybi::handshake::ClientHandshake;
+use hybi::handshake::{ClientHandshake, Rejected, ResponseError};
 use hybi::{Config, Instant};
 use hybi_std::adapter::mask_rng;
 
@@ -18,6 +18,9 @@ pub(crate) struct Connecting {
     handler: Box<dyn Handler>,
     request: Unsent,
     deadline: Instant,
+    /// The server refused: the rest of its body is being read (up to 4 KiB, until
+    /// the deadline) before the handler hears it.
+    rejected: Option<Box<Rejected>>,
 }
 
 /// How a turn leaves the connection.
@@ -44,6 +47,7 @@ impl Connecting {
             handler,
             request,
             deadline,
+            rejected: None,
         })
     }
 
@@ -56,6 +60,9 @@ impl Connecting {
         env: &mut Env<'_>,
     ) -> Turn {
         if env.now >= self.deadline {
+            if self.rejected.is_some() {
+                return self.refused(info);
+            }
             return self.fail(info, ConnectError::Timeout);
         }
         let deadline = self.deadline;
@@ -78,11 +85,23 @@ impl Connecting {
             let n = match io.recv(&mut buf) {
                 Read::Data(n) => n,
                 Read::Drained => break,
+                // The end of a refusal's body, or a failure while reading it: the
+                // refusal with what came.
+                Read::End | Read::Failed(_) if self.rejected.is_some() => {
+                    return self.refused(info);
+                }
                 Read::End => return self.fail(info, ConnectError::Closed),
                 Read::Failed(e) => {
                     return self.fail(info, ConnectError::from_io(e, ConnectError::Io));
                 }
             };
+            if let Some(r) = self.rejected.as_mut() {
+                r.extend_body(&buf[..n]);
+                if !r.wants_body() {
+                    return self.refused(info);
+                }
+                continue;
+            }
             match self.handshake.receive(&buf[..n]) {
                 Ok(None) => {}
                 Ok(Some(accepted)) => {
@@ -93,10 +112,27 @@ impl Connecting {
                     let ws = accepted.into_connection(config, mask_rng());
                     return Turn::Open(Open::start(ws, handler, Unsent::default(), info, env));
                 }
+                Err(ResponseError::Rejected(r)) => {
+                    let done = !r.wants_body();
+                    self.rejected = Some(r);
+                    if done {
+                        return self.refused(info);
+                    }
+                }
                 Err(e) => return self.fail(info, ConnectError::Response(e)),
             }
         }
         Turn::Wait(self, deadline)
+    }
+
+    /// The server refused the upgrade: the handler hears its answer, with the body
+    /// read so far.
+    fn refused(mut self: Box<Self>, info: &ConnInfo) -> Turn {
+        let error = match self.rejected.take() {
+            Some(r) => ConnectError::Response(ResponseError::Rejected(r)),
+            None => ConnectError::Closed,
+        };
+        self.fail(info, error)
     }
 
     fn fail(mut self: Box<Self>, info: &ConnInfo, error: ConnectError) -> Turn {

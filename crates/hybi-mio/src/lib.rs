@@ -135,7 +135,7 @@ pub use room::Room;
 pub use sender::{ConnId, Sender};
 pub use server::{Server, ServerBuilder};
 
-pub use hybi::handshake::{Decision, UpgradeRequest};
+pub use hybi::handshake::{Decision, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};
 
 /// The engine this crate drives, for everything not re-exported above (deflate

@@ -97,7 +97,7 @@ pub use stream::{Stream, TryClone, Untimed};
 pub use tls::{TlsError, TlsStream, default_client_config};
 pub use transport::MaybeTls;
 
-pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
+pub use hybi::handshake::{Decision, Headers, Limits, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Event, MessageKind, SendError, State};
 
 /// The receive buffer size of [`default_config`]: 256 KiB.

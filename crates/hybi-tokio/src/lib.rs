@@ -72,7 +72,7 @@ pub use socket::{DEFAULT_HIGH_WATER, WebSocket};
 pub use split::{ReadHalf, WriteHalf};
 pub use transport::MaybeTlsStream;
 
-pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
+pub use hybi::handshake::{Decision, Headers, Limits, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, MessageKind, SendError, State};
 pub use hybi_std::{CloseInfo, Error, HandshakeError, Message, Result};
 
