@@ -20,10 +20,12 @@
 //!   target and fields httparse read from the same head reaches the same verdict as
 //!   `receive` (the same request, or the same error), for HTTP/1.1 heads;
 //! - client: a 101 is accepted only with our accept key, an offered (or no)
-//!   subprotocol and no extensions; a non-101 is `Rejected` with its status.
+//!   subprotocol and no extensions; a non-101 is `Rejected` with its status and the
+//!   bytes after the head as its body, up to the body's end (its `Content-Length`,
+//!   `Rejected::MAX_BODY`, none for 1xx, 204 and 304).
 
 use hybi::handshake::{
-    ClientHandshake, ClientRequest, HeadError, Limits, RequestError, ResponseError,
+    ClientHandshake, ClientRequest, HeadError, Limits, Rejected, RequestError, ResponseError,
     ServerHandshake, UpgradeRequest, accept_key,
 };
 
@@ -412,7 +414,24 @@ fn client_feed(split: u8, data: &[u8]) -> (ClientOutcome, usize) {
                         let n = check_head_end(read, &data[..before], limits);
                         assert_ne!(r.status(), 101);
                         assert_eq!(r.status(), parse_status(read, limits));
-                        assert_eq!(r.body(), &read[n..], "body is not the bytes after the head");
+                        // The body is the bytes after the head, cut only where it
+                        // ends: at its length, at 4 KiB, or at once for a status
+                        // without one (or a chunked body, kept as it came).
+                        let (body, after) = (r.body(), &read[n..]);
+                        assert!(body.len() <= Rejected::MAX_BODY, "{}", body.len());
+                        assert_eq!(
+                            body,
+                            &after[..body.len()],
+                            "body is not the bytes after the head"
+                        );
+                        if body.len() < after.len() {
+                            assert!(
+                                !r.wants_body(),
+                                "body cut short: {} of {}",
+                                body.len(),
+                                after.len()
+                            );
+                        }
                     }
                     _ => {
                         check_head_end(read, &data[..before], limits);

@@ -60,6 +60,20 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// The server's answer when it refused the upgrade (another status than 101):
+    /// its [`status`](hybi::handshake::Rejected::status),
+    /// [`reason`](hybi::handshake::Rejected::reason),
+    /// [`headers`](hybi::handshake::Rejected::headers) and
+    /// [`body`](hybi::handshake::Rejected::body) (its first 4 KiB, read within the
+    /// handshake timeout), as hybi-std's and hybi-tokio's
+    /// [`Error::rejection`](hybi_std::Error::rejection) give it.
+    pub fn rejection(&self) -> Option<&hybi::handshake::Rejected> {
+        match self {
+            ConnectError::Response(hybi::handshake::ResponseError::Rejected(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The error of a failed read or write during the handshake: a TLS failure comes
     /// out of the I/O error that carries it.
     pub(crate) fn from_io(
@@ -95,11 +109,16 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Display has said what the wrapped error says (hybi's convention, see
+        // hybi::error): its cause comes next.
         match self {
-            ConnectError::Dns(e) | ConnectError::Connect(e) | ConnectError::Io(e) => Some(e),
+            ConnectError::Dns(e) | ConnectError::Connect(e) | ConnectError::Io(e) => {
+                std::error::Error::source(e)
+            }
+            ConnectError::Request(e) => std::error::Error::source(e),
             #[cfg(feature = "tls")]
-            ConnectError::Tls(e) => Some(e),
-            ConnectError::Response(e) => Some(e),
+            ConnectError::Tls(e) => std::error::Error::source(e),
+            ConnectError::Response(e) => std::error::Error::source(e),
             _ => None,
         }
     }

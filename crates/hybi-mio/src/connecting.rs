@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use hybi::handshake::ClientHandshake;
+use hybi::handshake::{ClientHandshake, Rejected, ResponseError};
 use hybi::{Config, Instant};
 use hybi_std::adapter::mask_rng;
 
@@ -26,6 +26,9 @@ pub(crate) struct Connecting {
     held: VecDeque<(Task, Option<Completion>)>,
     /// What `held` costs ([`Task::cost`]), bounded by the connection's send limit.
     held_cost: usize,
+    /// The server refused: the rest of its body is being read (up to 4 KiB, until
+    /// the deadline) before the handler hears it.
+    rejected: Option<Box<Rejected>>,
 }
 
 /// How a turn leaves the connection.
@@ -54,6 +57,7 @@ impl Connecting {
             deadline,
             held: VecDeque::new(),
             held_cost: 0,
+            rejected: None,
         })
     }
 
@@ -80,6 +84,9 @@ impl Connecting {
         env: &mut Env<'_>,
     ) -> Turn {
         if env.now >= self.deadline {
+            if self.rejected.is_some() {
+                return self.refused(info);
+            }
             return self.fail(info, ConnectError::Timeout);
         }
         let deadline = self.deadline;
@@ -102,11 +109,23 @@ impl Connecting {
             let n = match io.recv(&mut buf) {
                 Read::Data(n) => n,
                 Read::Drained => break,
+                // The end of a refusal's body, or a failure while reading it: the
+                // refusal with what came.
+                Read::End | Read::Failed(_) if self.rejected.is_some() => {
+                    return self.refused(info);
+                }
                 Read::End => return self.fail(info, ConnectError::Closed),
                 Read::Failed(e) => {
                     return self.fail(info, ConnectError::from_io(e, ConnectError::Io));
                 }
             };
+            if let Some(r) = self.rejected.as_mut() {
+                r.extend_body(&buf[..n]);
+                if !r.wants_body() {
+                    return self.refused(info);
+                }
+                continue;
+            }
             match self.handshake.receive(&buf[..n]) {
                 Ok(None) => {}
                 Ok(Some(accepted)) => {
@@ -125,10 +144,27 @@ impl Connecting {
                     }
                     return Turn::Open(open);
                 }
+                Err(ResponseError::Rejected(r)) => {
+                    let done = !r.wants_body();
+                    self.rejected = Some(r);
+                    if done {
+                        return self.refused(info);
+                    }
+                }
                 Err(e) => return self.fail(info, ConnectError::Response(e)),
             }
         }
         Turn::Wait(self, deadline)
+    }
+
+    /// The server refused the upgrade: the handler hears its answer, with the body
+    /// read so far.
+    fn refused(mut self: Box<Self>, info: &ConnInfo) -> Turn {
+        let error = match self.rejected.take() {
+            Some(r) => ConnectError::Response(ResponseError::Rejected(r)),
+            None => ConnectError::Closed,
+        };
+        self.fail(info, error)
     }
 
     /// The connection will not open: the handler hears why, and what senders posted

@@ -39,6 +39,15 @@
 //! buffers are pooled, hybi-mio uses larger ones than the engine's default (see
 //! [`default_config`]).
 //!
+//! ## Cargo features
+//!
+//! - `tls` (default): `wss://` clients and TLS servers on rustls 0.23 with the ring
+//!   provider, in the event loop: [`ServerBuilder::tls`], [`ClientOptions::tls_config`];
+//!   `wss://` without a config checks servers against Mozilla's roots (webpki-roots,
+//!   through hybi-std).
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+//!
 //! ## An echo server and a chat room
 //!
 //! ```no_run
@@ -132,6 +141,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accepting;
 mod app;
@@ -161,7 +171,7 @@ pub use room::Room;
 pub use sender::{ConnId, Sender};
 pub use server::{Server, ServerBuilder};
 
-pub use hybi::handshake::{Decision, UpgradeRequest};
+pub use hybi::handshake::{Decision, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};
 
 /// The engine this crate drives, for everything not re-exported above (deflate
@@ -201,3 +211,14 @@ pub const READ_BUFFER_SIZE: usize = 256 << 10;
 pub fn default_config() -> Config {
     Config::default().with_read_buffer_size(READ_BUFFER_SIZE)
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The workspace README's examples (a hybi-std client, a hybi-mio server), compiled
+/// as doctests here, where both crates are at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct WorkspaceReadmeDoctests;

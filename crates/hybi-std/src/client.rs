@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hybi::Config;
-use hybi::handshake::{ClientHandshake, Headers, Limits};
+use hybi::handshake::{ClientAccepted, ClientHandshake, Headers, Limits, Rejected, ResponseError};
 
 use crate::adapter::{Target, mask_rng};
 use crate::error::{Error, HandshakeError, Result};
@@ -15,7 +15,9 @@ use crate::socket::WebSocket;
 use crate::stream::{Stream, read_head};
 use crate::transport::MaybeTls;
 
-/// What the server answered to a successful upgrade.
+/// What the server answered to a successful upgrade (hybi-tokio's clients return the
+/// same type). A refusal is an error instead, whose
+/// [`rejection`](crate::Error::rejection) holds the status, headers and body.
 #[derive(Clone, Debug)]
 pub struct Response {
     protocol: Option<String>,
@@ -24,14 +26,48 @@ pub struct Response {
 }
 
 impl Response {
+    /// The response of a handshake the engine validated (for adapters that run the
+    /// handshake themselves, as hybi-tokio does).
+    pub fn from_accepted(accepted: &ClientAccepted) -> Response {
+        Response {
+            protocol: accepted.protocol().map(str::to_owned),
+            headers: accepted.headers().clone(),
+            deflate: accepted.deflate().copied(),
+        }
+    }
+
+    /// The status: always 101 Switching Protocols, the only one that opens a
+    /// connection (any other is an [`Error`] with a
+    /// [`rejection`](crate::Error::rejection)).
+    pub fn status(&self) -> u16 {
+        101
+    }
+
     /// The subprotocol the server chose (always one we offered).
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
+    /// The subprotocol the server chose: the same as [`protocol`](Self::protocol).
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.protocol()
+    }
+
     /// The response's header fields.
     pub fn headers(&self) -> &Headers {
         &self.headers
+    }
+
+    /// The value of the first header field called `name` (case-insensitive), if it
+    /// is valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get_str(name)
+    }
+
+    /// The `Sec-WebSocket-Extensions` the server answered with, as sent (the first
+    /// field, if it is valid UTF-8); [`deflate`](Self::deflate) is what was agreed.
+    pub fn extensions(&self) -> Option<&str> {
+        self.header("Sec-WebSocket-Extensions")
     }
 
     /// The permessage-deflate parameters agreed, if compression is on (offered when
@@ -272,21 +308,46 @@ impl ClientBuilder {
         stream.write_all(handshake.request())?;
         stream.flush()?;
 
+        let deadline = Instant::now() + timeout;
         let accepted = read_head(&mut stream, timeout, |bytes| {
             handshake
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Response(e)))
-        })?;
-        stream.set_read_timeout(None)?;
-        let response = Response {
-            protocol: accepted.protocol().map(str::to_owned),
-            headers: accepted.headers().clone(),
-            deflate: accepted.deflate().copied(),
+        });
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
+            Err(Error::Handshake(HandshakeError::Response(ResponseError::Rejected(mut r)))) => {
+                read_body(&mut stream, &mut r, deadline);
+                return Err(Error::Handshake(HandshakeError::Response(
+                    ResponseError::Rejected(r),
+                )));
+            }
+            Err(e) => return Err(e),
         };
+        stream.set_read_timeout(None)?;
+        let response = Response::from_accepted(&accepted);
         let conn = accepted.into_connection(self.config, rng);
         let mut ws = WebSocket::after_handshake(stream, conn);
         ws.set_read_timeout(self.read_timeout);
         Ok((ws, response))
+    }
+}
+
+/// Reads the rest of a refusal's body, as far as it [wants](Rejected::wants_body) and
+/// until the `deadline`; a read that fails or times out ends it with what came.
+fn read_body<S: Stream>(stream: &mut S, rejected: &mut Rejected, deadline: Instant) {
+    let mut buf = [0u8; 1024];
+    while rejected.wants_body() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => rejected.extend_body(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -1,4 +1,8 @@
 //! Errors, each saying which step failed.
+//!
+//! Like the engine's (see [`hybi::error`]), an error's `Display` includes the message
+//! of the error it wraps and [`source`](std::error::Error::source) continues with
+//! that error's own source, so a chain prints no message twice.
 
 use std::fmt;
 use std::io;
@@ -67,6 +71,16 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// (Client) the server's answer, when it was another status than 101: its status,
+    /// reason, headers and the first 4 KiB of its body
+    /// ([`Rejected::MAX_BODY`](hybi::handshake::Rejected::MAX_BODY)).
+    pub fn rejection(&self) -> Option<&hybi::handshake::Rejected> {
+        match self {
+            HandshakeError::Response(hybi::handshake::ResponseError::Rejected(r)) => Some(r),
+            _ => None,
+        }
+    }
+
     /// The HTTP status of a refused handshake: the server's answer (client side) or
     /// the answer we sent (server side).
     pub fn status(&self) -> Option<u16> {
@@ -87,7 +101,7 @@ impl fmt::Display for HandshakeError {
         match self {
             HandshakeError::Response(e) => e.fmt(f),
             HandshakeError::InvalidRequest(e) => write!(f, "cannot build the request: {e}"),
-            HandshakeError::Request(e) => write!(f, "request refused with {}: {e}", e.status()),
+            HandshakeError::Request(e) => write!(f, "request refused: {e}"),
             HandshakeError::Rejected(status) => write!(f, "upgrade refused with {status}"),
             HandshakeError::InvalidReply(e) => write!(f, "invalid answer to the upgrade: {e}"),
             HandshakeError::UnexpectedEof => f.write_str("connection ended during the handshake"),
@@ -98,11 +112,37 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Display has said what the wrapped error says: its cause comes next.
         match self {
-            HandshakeError::Response(e) => Some(e),
-            HandshakeError::InvalidRequest(e) => Some(e),
-            HandshakeError::Request(e) => Some(e),
-            HandshakeError::InvalidReply(e) => Some(e),
+            HandshakeError::Response(e) => std::error::Error::source(e),
+            HandshakeError::InvalidRequest(e) => std::error::Error::source(e),
+            HandshakeError::Request(e) => std::error::Error::source(e),
+            HandshakeError::InvalidReply(e) => std::error::Error::source(e),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// (Client) the server's answer when it refused the upgrade (another status than
+    /// 101): its [`status`](hybi::handshake::Rejected::status),
+    /// [`reason`](hybi::handshake::Rejected::reason),
+    /// [`headers`](hybi::handshake::Rejected::headers) and
+    /// [`body`](hybi::handshake::Rejected::body) (its first 4 KiB, read within the
+    /// handshake timeout).
+    ///
+    /// ```no_run
+    /// match hybi_std::connect("ws://127.0.0.1:9001/private") {
+    ///     Err(e) => match e.rejection() {
+    ///         Some(r) => eprintln!("refused: {} {:?}", r.status(), r.body_str()),
+    ///         None => eprintln!("{e}"),
+    ///     },
+    ///     Ok(_) => {}
+    /// }
+    /// ```
+    pub fn rejection(&self) -> Option<&hybi::handshake::Rejected> {
+        match self {
+            Error::Handshake(e) => e.rejection(),
             _ => None,
         }
     }
@@ -128,13 +168,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Display has said what the wrapped error says: its cause comes next.
         match self {
-            Error::Dns(e) | Error::Connect(e) | Error::Io(e) => Some(e),
-            Error::Handshake(e) => Some(e),
+            Error::Dns(e) | Error::Connect(e) | Error::Io(e) => std::error::Error::source(e),
+            Error::Handshake(e) => std::error::Error::source(e),
             #[cfg(feature = "tls")]
-            Error::Tls(e) => Some(e),
-            Error::Protocol(e) => Some(e),
-            Error::Send(e) => Some(e),
+            Error::Tls(e) => std::error::Error::source(e),
+            Error::Protocol(e) => std::error::Error::source(e),
+            Error::Send(e) => std::error::Error::source(e),
             _ => None,
         }
     }

@@ -19,6 +19,19 @@
 //!   and close timers), sends text, binary and fragments, closes with a code and
 //!   reason, and splits into a [`Reader`] and a [`Writer`] for two threads.
 //!
+//! A refused upgrade is an [`Error`] whose [`rejection`](Error::rejection) holds the
+//! server's status, headers and body; a successful one gives a [`Response`].
+//!
+//! ## Cargo features
+//!
+//! - `tls` (default): `wss://` clients and TLS servers on rustls 0.23 with the ring
+//!   provider: `TlsStream`, `ClientBuilder::tls_config`, `ServerBuilder::tls`;
+//!   `wss://` without a config checks servers against Mozilla's roots
+//!   (webpki-roots).
+//! - `tls-native-roots`: the platform's root certificates too (implies `tls`).
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+//!
 //! ## Client
 //!
 //! ```no_run
@@ -68,6 +81,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
 pub mod adapter;
@@ -97,7 +111,7 @@ pub use stream::{Stream, TryClone, Untimed};
 pub use tls::{TlsError, TlsStream, default_client_config};
 pub use transport::MaybeTls;
 
-pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
+pub use hybi::handshake::{Decision, Headers, Limits, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Event, MessageKind, SendError, State};
 
 /// The receive buffer size of [`default_config`]: 256 KiB.
@@ -129,3 +143,8 @@ pub use hybi;
 /// a [`rustls::ClientConfig`] or [`rustls::ServerConfig`] of the same version.
 #[cfg(feature = "tls")]
 pub use rustls;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

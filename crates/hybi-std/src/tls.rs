@@ -91,8 +91,9 @@ impl fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Display is rustls's message: its cause comes next.
         match self {
-            TlsError::Rustls(e) => Some(e),
+            TlsError::Rustls(e) => std::error::Error::source(e),
             _ => None,
         }
     }

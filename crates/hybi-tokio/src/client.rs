@@ -8,46 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::Config;
-use hybi::handshake::{ClientHandshake, Headers, Limits};
+use hybi::handshake::{ClientHandshake, Limits, Rejected, ResponseError};
 use hybi_std::adapter::{Target, mask_rng};
 use hybi_std::{Error, HandshakeError, Result};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::head::read_head;
 use crate::socket::WebSocket;
 use crate::transport::MaybeTlsStream;
 
-/// What the server answered to the opening handshake.
-#[derive(Clone, Debug)]
-pub struct Response {
-    protocol: Option<String>,
-    headers: Headers,
-    deflate: Option<hybi::deflate::Agreement>,
-}
-
-impl Response {
-    /// The status: 101 Switching Protocols (any other status is a
-    /// [`HandshakeError::Response`] error, which carries the status, headers and body).
-    pub fn status(&self) -> u16 {
-        101
-    }
-
-    /// The subprotocol the server chose (always one we offered).
-    pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
-    }
-
-    /// The response's header fields.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
-    /// The permessage-deflate parameters agreed, if compression is on.
-    pub fn deflate(&self) -> Option<&hybi::deflate::Agreement> {
-        self.deflate.as_ref()
-    }
-}
+/// What the server answered to the opening handshake: hybi-std's
+/// [`Response`](hybi_std::Response), so that both clients agree (`status`, `headers`,
+/// `header`, `protocol`, `extensions`, `deflate`). A refusal is an error whose
+/// [`rejection`](hybi_std::Error::rejection) carries the status, headers and body.
+pub use hybi_std::Response;
 
 /// Connects to a `ws://` or `wss://` URL with default settings: `ClientBuilder::new(url).connect()`.
 ///
@@ -276,18 +251,38 @@ impl ClientBuilder {
             .map_err(|e| Error::Handshake(HandshakeError::InvalidRequest(e)))?;
         stream.write_all(handshake.request()).await?;
         stream.flush().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
         let accepted = read_head(&mut stream, timeout, |bytes| {
             handshake
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Response(e)))
         })
-        .await?;
-        let response = Response {
-            protocol: accepted.protocol().map(str::to_owned),
-            headers: accepted.headers().clone(),
-            deflate: accepted.deflate().copied(),
+        .await;
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
+            Err(Error::Handshake(HandshakeError::Response(ResponseError::Rejected(mut r)))) => {
+                // Up to its deadline; what came by then is the body.
+                let _ = tokio::time::timeout_at(deadline, read_body(&mut stream, &mut r)).await;
+                return Err(Error::Handshake(HandshakeError::Response(
+                    ResponseError::Rejected(r),
+                )));
+            }
+            Err(e) => return Err(e),
         };
+        let response = Response::from_accepted(&accepted);
         let conn = accepted.into_connection(self.config, rng);
         Ok((WebSocket::from_parts(stream, conn), response))
+    }
+}
+
+/// Reads the rest of a refusal's body, as far as it [wants](Rejected::wants_body); a
+/// read that fails ends it with what came.
+async fn read_body<S: AsyncRead + Unpin>(stream: &mut S, rejected: &mut Rejected) {
+    let mut buf = vec![0u8; 1024];
+    while rejected.wants_body() {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => rejected.extend_body(&buf[..n]),
+        }
     }
 }

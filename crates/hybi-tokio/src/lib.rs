@@ -16,6 +16,8 @@
 //! function (`drive.rs`). Pings are answered and the keepalive, idle and close timers
 //! run whenever the socket is polled, for reading or for writing.
 //!
+//! A server:
+//!
 //! ```no_run
 //! use hybi_tokio::{Message, accept};
 //! use tokio::net::TcpListener;
@@ -49,7 +51,24 @@
 //! ws.close(hybi_tokio::CloseCode::NORMAL, "bye").await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Cargo features
+//!
+//! - `tls` (default): `wss://` clients on tokio-rustls (rustls 0.23, the ring
+//!   provider): `ClientBuilder::tls_config`, `MaybeTlsStream::Rustls`; servers accept
+//!   over TLS with `Acceptor::accept_tls`. `wss://` without a config checks servers
+//!   against Mozilla's roots.
+//! - `hyper`: `upgrade::upgrade_with` answers an upgrade request behind a hyper 1
+//!   server, over HTTP/1.1 and HTTP/2 (RFC 8441), and hands over the upgraded
+//!   connection.
+//! - `axum` (implies `hyper`): the `axum::WebSocketUpgrade` extractor.
+//!
+//! A refused upgrade is an [`Error`] whose [`rejection`](Error::rejection) holds the
+//! server's status, headers and body; a successful one gives a [`Response`].
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
 #[cfg(feature = "axum")]
@@ -72,7 +91,7 @@ pub use socket::{DEFAULT_HIGH_WATER, WebSocket};
 pub use split::{ReadHalf, WriteHalf};
 pub use transport::MaybeTlsStream;
 
-pub use hybi::handshake::{Decision, Headers, Limits, UpgradeRequest};
+pub use hybi::handshake::{Decision, Headers, Limits, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, MessageKind, SendError, State};
 pub use hybi_std::{CloseInfo, Error, HandshakeError, Message, Result};
 
@@ -91,3 +110,8 @@ pub use hybi;
 /// same version, and the client's default configuration.
 #[cfg(feature = "tls")]
 pub use {hybi_std::TlsError, hybi_std::default_client_config, rustls, tokio_rustls};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

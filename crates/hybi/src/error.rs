@@ -1,5 +1,14 @@
 //! Errors: what the peer did wrong (and the close code that answers it), what went wrong
 //! with time or the transport, and why a send was refused.
+//!
+//! # Display and source
+//!
+//! Every error of hybi and its adapters follows one rule: its `Display` says
+//! everything down to and including the error it wraps (`protocol error: reserved bits
+//! set (close code 1002)`), and [`source`](core::error::Error::source) goes on from
+//! there, with the wrapped error's own source. So a report that walks the chain
+//! (anyhow's `{:#}`, the `hybi` command) prints each message once, and `{}` alone
+//! never hides the detail.
 
 use core::fmt;
 
@@ -175,7 +184,8 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Protocol(e) => Some(e),
+            // The message says what the protocol error is: what caused it comes next.
+            Error::Protocol(e) => core::error::Error::source(e),
             _ => None,
         }
     }

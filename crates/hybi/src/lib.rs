@@ -13,6 +13,18 @@
 //! - [`handshake`]: the opening handshake for both roles;
 //! - [`Connection`]: one open WebSocket, client or server.
 //!
+//! Over real sockets, use an adapter: `hybi-std` (blocking), `hybi-mio` (an event
+//! loop) or `hybi-tokio` (async).
+//!
+//! ## Cargo features
+//!
+//! - `std` (default): links `std` for run-time CPU feature detection: SIMD UTF-8
+//!   validation (simdutf8) and, on x86-64, AVX2 masking. Without it
+//!   (`default-features = false`) the engine is `no_std` with `alloc`, with the same
+//!   API.
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+//!
 //! ## A client and a server, in memory
 //!
 //! ```
@@ -96,3 +108,8 @@ pub use event::{CloseFrame, Event, Fragment, MessageKind};
 pub use frame::{FrameHeader, OpCode};
 pub use random::RandomSource;
 pub use time::Instant;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -838,6 +838,47 @@ fn client_reports_non_101_with_status_headers_and_body() {
     }
 }
 
+#[test]
+fn a_rejection_takes_the_rest_of_its_body_up_to_its_length_and_4_kib() {
+    let rejected = |lines: &[&str], body: &[u8]| {
+        let mut input = request("HTTP/1.1 403 Forbidden", lines);
+        input.extend_from_slice(body);
+        match client(&[]).receive(&input) {
+            Err(ResponseError::Rejected(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    };
+    // The rest of a body of known length, and nothing after it.
+    let mut r = rejected(&["Content-Length: 12"], b"go away");
+    assert!(r.wants_body());
+    r.extend_body(b", now\r\nHTTP/1.1 200 OK");
+    assert_eq!(r.body_str(), Some("go away, now"));
+    assert!(!r.wants_body());
+    // Without a length, the body runs to the end of the connection: 4 KiB are kept.
+    let mut r = rejected(&[], &[b'x'; 1000]);
+    assert!(r.wants_body());
+    r.extend_body(&[b'y'; 5000]);
+    assert_eq!(r.body().len(), Rejected::MAX_BODY);
+    assert!(!r.wants_body());
+    // A long announced body is cut at 4 KiB, even if it came with the head.
+    let r = rejected(&["Content-Length: 100000"], &[b'z'; 6000]);
+    assert_eq!(
+        (r.body().len(), r.wants_body()),
+        (Rejected::MAX_BODY, false)
+    );
+    // No body for 304; a chunked body is kept as it came.
+    let r = rejected(&[], b"");
+    assert!(r.wants_body());
+    let mut input = request("HTTP/1.1 304 Not Modified", &[]);
+    input.extend_from_slice(b"junk");
+    let Err(ResponseError::Rejected(r)) = client(&[]).receive(&input) else {
+        panic!("a rejection")
+    };
+    assert_eq!((r.body(), r.wants_body()), (&b""[..], false));
+    let r = rejected(&["Transfer-Encoding: chunked"], b"5\r\nhello\r\n");
+    assert_eq!((r.body(), r.wants_body()), (&b"5\r\nhello\r\n"[..], false));
+}
+
 /// Asserts that a 101 with `lines` fails a client that offered `offered`.
 fn client_fails(offered: &[&str], lines: &[&str], expected: ResponseError) {
     assert_eq!(client_outcome(offered, &response(lines)), Err(expected));

@@ -260,7 +260,7 @@ impl fmt::Display for InvalidRequest {
 impl core::error::Error for InvalidRequest {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            InvalidRequest::Header(e) => Some(e),
+            InvalidRequest::Header(e) => core::error::Error::source(e),
             _ => None,
         }
     }
@@ -334,12 +334,14 @@ impl ClientHandshake {
     /// RFC 6455 §4.1, the client's checks of the server's handshake.
     fn validate(&self, head: ResponseHead, rest: Vec<u8>) -> Result<ClientAccepted, ResponseError> {
         if head.status != 101 {
-            return Err(ResponseError::Rejected(Box::new(Rejected {
+            let mut rejected = Rejected {
                 status: head.status,
                 reason: head.reason,
                 headers: head.headers,
-                body: rest,
-            })));
+                body: Vec::new(),
+            };
+            rejected.extend_body(&rest);
+            return Err(ResponseError::Rejected(Box::new(rejected)));
         }
         if head.minor_version < 1 {
             return Err(ResponseError::HttpVersion);
@@ -437,6 +439,11 @@ impl ClientAccepted {
 }
 
 /// A non-101 answer from the server: the handshake was refused (or redirected).
+///
+/// It keeps the status line, the header fields and the first
+/// [`MAX_BODY`](Self::MAX_BODY) bytes of the body. The body bytes that arrived with the
+/// head are in it; an adapter reads the rest with [`wants_body`](Self::wants_body) and
+/// [`extend_body`](Self::extend_body) before it reports the refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
     status: u16,
@@ -446,6 +453,10 @@ pub struct Rejected {
 }
 
 impl Rejected {
+    /// How much of the body is kept: the first 4 KiB, enough for an error page or a
+    /// JSON reason; the rest is not read.
+    pub const MAX_BODY: usize = 4096;
+
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
@@ -461,10 +472,52 @@ impl Rejected {
         &self.headers
     }
 
-    /// The body bytes that arrived with the head. It may be incomplete: compare with
-    /// `Content-Length` and read on if the whole body matters.
+    /// The body, at most [`MAX_BODY`](Self::MAX_BODY) bytes of it: what arrived with
+    /// the head, and what [`extend_body`](Self::extend_body) added. The client
+    /// adapters of hybi (hybi-std, hybi-mio, hybi-tokio) read it whole (up to the
+    /// bound) within the handshake timeout. A chunked body is kept as it came, chunk
+    /// sizes included.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The body as text, if it is valid UTF-8 (for showing a server's reason).
+    pub fn body_str(&self) -> Option<&str> {
+        core::str::from_utf8(&self.body).ok()
+    }
+
+    /// Whether more of the body is to come, within [`MAX_BODY`](Self::MAX_BODY):
+    /// fewer bytes than its `Content-Length`, or, without one, a body that ends when
+    /// the server closes the connection (HTTP/1.1: RFC 9112 §6.3). Never for 1xx, 204
+    /// or 304, which have no body, nor for a chunked body.
+    pub fn wants_body(&self) -> bool {
+        !self.headers.contains("Transfer-Encoding") && self.body.len() < self.body_goal()
+    }
+
+    /// Adds body bytes read after the head, up to what [`wants_body`](Self::wants_body)
+    /// asks for; bytes past it are dropped.
+    pub fn extend_body(&mut self, data: &[u8]) {
+        let room = self.body_goal().saturating_sub(self.body.len());
+        self.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// The length of body to keep: the announced one (or all until the end of the
+    /// connection, or of a chunked body what came), bounded by
+    /// [`MAX_BODY`](Self::MAX_BODY).
+    fn body_goal(&self) -> usize {
+        if self.status < 200 || self.status == 204 || self.status == 304 {
+            return 0;
+        }
+        let announced = self
+            .headers
+            .get_str("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match announced {
+            Some(len) => {
+                usize::try_from(len).map_or(Rejected::MAX_BODY, |len| len.min(Rejected::MAX_BODY))
+            }
+            None => Rejected::MAX_BODY,
+        }
     }
 }
 
@@ -530,7 +583,8 @@ impl fmt::Display for ResponseError {
 impl core::error::Error for ResponseError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            ResponseError::Head(e) => Some(e),
+            ResponseError::Head(e) => core::error::Error::source(e),
+            ResponseError::Extension(e) => core::error::Error::source(e),
             _ => None,
         }
     }

@@ -161,7 +161,7 @@ impl fmt::Display for InvalidReply {
 impl core::error::Error for InvalidReply {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            InvalidReply::Header(e) => Some(e),
+            InvalidReply::Header(e) => core::error::Error::source(e),
             _ => None,
         }
     }

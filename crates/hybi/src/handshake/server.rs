@@ -627,8 +627,8 @@ impl fmt::Display for RequestError {
 impl core::error::Error for RequestError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            RequestError::Head(e) => Some(e),
-            RequestError::InvalidKey(e) => Some(e),
+            RequestError::Head(e) => core::error::Error::source(e),
+            RequestError::InvalidKey(e) => core::error::Error::source(e),
             _ => None,
         }
     }
