@@ -94,9 +94,7 @@ impl ServerBuilder {
         content_type: &str,
         body: impl Into<Arc<[u8]>>,
     ) -> ServerBuilder {
-        self.app
-            .pages
-            .insert(path.to_owned(), (content_type.to_owned(), body.into()));
+        self.app.pages.insert(path, content_type, body.into());
         self
     }
 
@@ -113,12 +111,42 @@ impl ServerBuilder {
     }
 
     /// A hook that sees every request to a served path before the upgrade and decides:
-    /// reject (status, headers, body) or accept (subprotocol, extra headers).
+    /// reject (status, headers, body) or accept (subprotocol, extra headers). A path's
+    /// own hook ([`should_upgrade_at`](Self::should_upgrade_at)) runs first.
     pub fn should_upgrade(
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
         self.app.routes.set_hook(Box::new(hook));
+        self
+    }
+
+    /// A hook for upgrade requests to `path` alone, run before the global
+    /// [`should_upgrade`](Self::should_upgrade) hook: its rejection is the answer; if
+    /// it accepts, the global hook may still reject, and otherwise the path hook's
+    /// subprotocol and headers are used.
+    ///
+    /// `path` needs no [`route`](Self::route): a hook alone rejects requests to a path
+    /// without a dummy handler. If such a hook accepts, the request goes on to the
+    /// [`fallback`](Self::fallback), or is answered 404 without one (the same rule as
+    /// hybi-std's [`ServerBuilder::should_upgrade_at`](hybi_std::ServerBuilder::should_upgrade_at);
+    /// see [`Routes::decide`](hybi_std::adapter::Routes::decide)).
+    ///
+    /// ```no_run
+    /// use hybi_mio::{Decision, Server};
+    /// # struct Echo; impl hybi_mio::Handler for Echo {}
+    /// let server = Server::builder()
+    ///     .fallback(|_req| Echo)
+    ///     .should_upgrade_at("/admin", |_req| Decision::reject(403, "not here"))
+    ///     .bind("127.0.0.1:9003")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn should_upgrade_at(
+        mut self,
+        path: &str,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.app.routes.set_hook_at(path, Box::new(hook));
         self
     }
 

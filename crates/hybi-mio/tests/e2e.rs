@@ -526,6 +526,88 @@ fn routes_hooks_and_pages() {
     assert!(http("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
 }
 
+/// Closes with 4002 on the first message: what the fallback serves below.
+struct Closer;
+impl Handler for Closer {
+    fn on_text(&mut self, ctx: &mut Context<'_>, _text: &str) {
+        let _ = ctx.close(CloseCode(4002), "fallback");
+    }
+}
+
+#[test]
+fn per_path_hooks_run_first_and_a_hook_alone_only_rejects() {
+    let server = Server::builder()
+        .workers(1)
+        .route("/echo", |_| Echo)
+        .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+        .should_upgrade_at("/hooked", |_| Decision::accept())
+        .should_upgrade_at("/echo", |req| {
+            match req.protocols().iter().any(|p| p == "v2") {
+                true => Decision::accept().with_protocol("v2"),
+                false => Decision::reject(400, "v2 only"),
+            }
+        })
+        .should_upgrade(|req| match req.origin() {
+            Some("https://evil.example") => Decision::reject(401, "bad origin"),
+            _ => Decision::accept(),
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let status = |err: hybi_std::Error| match err {
+        hybi_std::Error::Handshake(e) => e.status(),
+        other => panic!("{other:?}"),
+    };
+    let (mut ws, response) = hybi_std::ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("v2"));
+    ws.send_text("hi").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hi".into()));
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/echo")).unwrap_err()),
+        Some(400)
+    );
+    let evil = hybi_std::ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .header("Origin", "https://evil.example")
+        .connect()
+        .unwrap_err();
+    assert_eq!(status(evil), Some(401));
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    // Accepted by its hook, but nothing serves it.
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/hooked")).unwrap_err()),
+        Some(404)
+    );
+    server.shutdown(Duration::from_millis(200));
+
+    // With a fallback, the accepted path goes to it; the rejected one stays rejected.
+    let server = Server::builder()
+        .workers(1)
+        .fallback(|_| Closer)
+        .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+        .should_upgrade_at("/hooked", |_| Decision::accept())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/hooked")).unwrap();
+    ws.send_text("bye?").unwrap();
+    match ws.read() {
+        Ok(Message::Close(info)) => assert_eq!(info.code.as_u16(), 4002),
+        other => panic!("{other:?}"),
+    }
+    server.shutdown(Duration::from_millis(200));
+}
+
 #[test]
 fn a_client_connection_that_cannot_open_reports_why() {
     let clients = Server::builder().workers(1).start().unwrap();

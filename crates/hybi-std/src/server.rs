@@ -13,7 +13,7 @@ use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
 
 use crate::accept::Acceptor;
-use crate::adapter::Routes;
+use crate::adapter::{Pages, Routes};
 use crate::error::{Error, Result};
 use crate::idle::Idle;
 use crate::message::Message;
@@ -181,6 +181,7 @@ type Factory = dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync;
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     routes: Routes<Box<Factory>>,
+    pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
     #[cfg(feature = "tls")]
@@ -198,6 +199,7 @@ impl ServerBuilder {
     pub fn new() -> ServerBuilder {
         ServerBuilder {
             routes: Routes::default(),
+            pages: Pages::default(),
             acceptor: Acceptor::new(),
             write_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "tls")]
@@ -217,14 +219,70 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves every path that has no route of its own.
+    pub fn fallback<H, F>(mut self, factory: F) -> ServerBuilder
+    where
+        H: Handler,
+        F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
+    {
+        self.routes
+            .set_fallback(Box::new(move |req| Box::new(factory(req))));
+        self
+    }
+
+    /// Serves a plain HTTP page at `path` to requests that are not WebSocket upgrades
+    /// (a browser fetching the page that then opens a WebSocket, say): `GET` gets the
+    /// body (`HEAD` its head), another method 405; the answer carries `Connection:
+    /// close` and the connection ends once it is written. A plain request to a
+    /// WebSocket path without a page gets 426, any other 404.
+    pub fn page(
+        mut self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Arc<[u8]>>,
+    ) -> ServerBuilder {
+        self.pages.insert(path, content_type, body.into());
+        self
+    }
+
     /// A hook that sees every request to a known route before it is upgraded and may
     /// reject it (status, headers, body) or accept it with a subprotocol and extra
-    /// headers.
+    /// headers. A path's own hook ([`should_upgrade_at`](Self::should_upgrade_at))
+    /// runs first.
     pub fn should_upgrade(
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
         self.routes.set_hook(Box::new(hook));
+        self
+    }
+
+    /// A hook for upgrade requests to `path` alone, run before the global
+    /// [`should_upgrade`](Self::should_upgrade) hook: its rejection is the answer; if
+    /// it accepts, the global hook may still reject, and otherwise the path hook's
+    /// subprotocol and headers are used.
+    ///
+    /// `path` needs no [`route`](Self::route): a hook alone rejects requests to a path
+    /// without a dummy handler. If such a hook accepts, the request goes on to the
+    /// [`fallback`](Self::fallback), or is answered 404 without one (the rule of
+    /// [`Routes::decide`](crate::adapter::Routes::decide), which hybi-mio's builder
+    /// shares).
+    ///
+    /// ```no_run
+    /// use hybi_std::{Decision, Server};
+    /// # struct Echo; impl hybi_std::Handler for Echo {}
+    /// let server = Server::builder()
+    ///     .fallback(|_req| Echo)
+    ///     .should_upgrade_at("/admin", |_req| Decision::reject(403, "not here"))
+    ///     .bind("127.0.0.1:9002")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn should_upgrade_at(
+        mut self,
+        path: &str,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.routes.set_hook_at(path, Box::new(hook));
         self
     }
 
@@ -277,6 +335,7 @@ impl ServerBuilder {
             listener,
             inner: Arc::new(Inner {
                 routes: self.routes,
+                pages: self.pages,
                 acceptor: self.acceptor,
                 write_timeout: self.write_timeout,
                 #[cfg(feature = "tls")]
@@ -292,6 +351,7 @@ impl ServerBuilder {
 
 struct Inner {
     routes: Routes<Box<Factory>>,
+    pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
     #[cfg(feature = "tls")]
@@ -649,13 +709,22 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     };
     let left = inner.acceptor.timeout().saturating_sub(started.elapsed());
     let mut factory = None;
-    let accepted = inner.acceptor.accept_within(stream, left, |req| {
-        let (decision, route) = inner.routes.decide(req);
-        factory = route.map(|make| make(req));
-        decision
-    });
+    let accepted = inner.acceptor.accept_or_answer(
+        stream,
+        left,
+        |req| {
+            let (decision, route) = inner.routes.decide(req);
+            factory = route.map(|make| make(req));
+            decision
+        },
+        |req| {
+            let websocket_at = inner.routes.contains(req.path());
+            inner.pages.answer(req, websocket_at)
+        },
+    );
     let ws = match accepted {
-        Ok(ws) => ws,
+        Ok(Some(ws)) => ws,
+        Ok(None) => return, // a plain HTTP request, answered
         Err(e) => {
             log::debug!("{addr}: handshake failed: {e}");
             return;

@@ -971,3 +971,109 @@ fn a_burst_of_connects_waits_in_the_listen_queue() {
     drop(streams);
     handle.shutdown();
 }
+
+/// Sends a plain HTTP request and reads the whole answer (the server closes).
+fn http(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn pages_a_fallback_and_per_path_hooks() {
+    let server = start(
+        Server::builder()
+            .route("/echo", |_| Echo)
+            .fallback(|_| Closer)
+            .page("/", "text/html; charset=utf-8", &b"<h1>hello</h1>"[..])
+            .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+            .should_upgrade_at("/echo", |req| {
+                match req.protocols().iter().any(|p| p == "v2") {
+                    true => Decision::accept().with_protocol("v2"),
+                    false => Decision::reject(400, "v2 only"),
+                }
+            })
+            .should_upgrade(|req| match req.origin() {
+                Some("https://evil.example") => Decision::reject(401, "bad origin"),
+                _ => Decision::accept(),
+            }),
+    );
+    let addr = server.local_addr();
+    let status = |err: Error| match err {
+        Error::Handshake(e) => e.status(),
+        other => panic!("{other:?}"),
+    };
+
+    // The path's own hook first: its accept (with its subprotocol), its refusal.
+    let (mut ws, response) = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v1")
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("v2"));
+    ws.send_text("hi").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hi".into()));
+    let refused = hybi_std::connect(&url(addr, "/echo")).unwrap_err();
+    assert_eq!(status(refused), Some(400));
+    // Then the global hook, which may still refuse.
+    let evil = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .header("Origin", "https://evil.example")
+        .connect()
+        .unwrap_err();
+    assert_eq!(status(evil), Some(401));
+    // A hook without a route rejects, though the fallback serves every other path.
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/anything")).unwrap();
+    ws.send_text("bye?").unwrap();
+    match ws.read() {
+        Ok(Message::Close(info)) => assert_eq!(info.code.as_u16(), 4002),
+        other => panic!("{other:?}"),
+    }
+
+    // Pages: plain HTTP on a page path gets the body and `Connection: close`.
+    let page = http(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Connection: close\r\n"), "{page}");
+    assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert!(page.ends_with("\r\n\r\n<h1>hello</h1>"), "{page}");
+    let head = http(addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"));
+    let post = http(
+        addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let plain = http(addr, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.starts_with("HTTP/1.1 426"), "{plain}");
+    assert!(http(addr, "GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // The server goes on after all of them.
+    let (mut ws, _) = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+}
+
+#[test]
+fn without_a_fallback_a_path_whose_hook_accepts_gets_404() {
+    let server = start(
+        Server::builder()
+            .route("/echo", |_| Echo)
+            .should_upgrade_at("/hooked", |_| Decision::accept()),
+    );
+    let addr = server.local_addr();
+    match hybi_std::connect(&url(addr, "/hooked")).unwrap_err() {
+        Error::Handshake(e) => assert_eq!(e.status(), Some(404)),
+        other => panic!("{other:?}"),
+    }
+    let plain = http(addr, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.starts_with("HTTP/1.1 404"), "{plain}");
+}
