@@ -367,8 +367,8 @@ struct WorkerHandle {
 /// }
 ///
 /// let server = Server::builder().route("/echo", |_req| Echo).bind("127.0.0.1:9003")?;
-/// println!("listening on {:?}", server.local_addr());
-/// server.join();
+/// println!("listening on {}", server.local_addr());
+/// server.run()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Server {
@@ -383,9 +383,13 @@ impl Server {
         ServerBuilder::new()
     }
 
-    /// The address the server listens on (`None` for a client-only loop).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    /// The address the server listens on (the port the system chose for port 0). A
+    /// loop started with [`ServerBuilder::start`] listens nowhere: its address is the
+    /// unspecified `0.0.0.0:0`, as for an unbound socket. The same as hybi-std's
+    /// `Server::local_addr` and `ServerHandle::local_addr`.
+    pub fn local_addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Opens a client connection to `url` on one of the loops, with `handler`'s
@@ -446,14 +450,25 @@ impl Server {
         }
     }
 
-    /// Blocks until the loops stop (after a [`shutdown`](Self::shutdown) from another
-    /// handle... or never, for a server meant to run until the process ends).
-    pub fn join(mut self) {
+    /// Blocks until the loops stop: for a server meant to run until the process ends
+    /// (the loops stop only by [`shutdown`](Self::shutdown), which takes the handle).
+    /// An error if a loop panicked. hybi-std's `ServerHandle::join` alike.
+    pub fn join(mut self) -> io::Result<()> {
+        let mut result = Ok(());
         for w in &mut self.workers {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
+            let panicked = w.thread.take().is_some_and(|t| t.join().is_err());
+            if panicked {
+                result = Err(io::Error::other("an event loop panicked"));
             }
         }
+        result
+    }
+
+    /// Serves until the loops stop: [`join`](Self::join), named as hybi-std's
+    /// `Server::run`, which serves on the calling thread, so that a `main` reads the
+    /// same with either adapter (the loops started at [`ServerBuilder::bind`]).
+    pub fn run(self) -> io::Result<()> {
+        self.join()
     }
 }
 

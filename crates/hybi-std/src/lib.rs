@@ -89,7 +89,7 @@ pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use error::{Error, HandshakeError, Result};
 pub use message::{CloseInfo, Message};
-pub use server::{AcceptBackoff, Handler, Peer, Server, ServerBuilder, ServerHandle};
+pub use server::{AcceptBackoff, ConnId, Handler, Peer, Server, ServerBuilder, ServerHandle};
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};

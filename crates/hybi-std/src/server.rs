@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,35 @@ use crate::stream::SharedTcp;
 use crate::transport::ServerStream;
 use hybi::handshake::Decision;
 
+/// Identifies a connection within a [`Server`] (never reused while it runs), e.g. as
+/// a key for a chat room's members: what [`Peer::id`] returns. hybi-mio's
+/// `ConnId` plays the same part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// The number (1 for the server's first connection, counting up).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// A handle to one connection, for replying from a callback or sending from any
 /// other thread (a chat room broadcasting to its members, say). Cheap to clone.
 #[derive(Clone)]
 pub struct Peer {
-    id: u64,
+    id: ConnId,
     addr: SocketAddr,
     writer: Writer<ServerStream>,
+    /// Another handle to the connection's stream (the same socket), to end it from
+    /// outside when a shutdown's grace period is over.
+    stream: Arc<ServerStream>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -41,8 +63,8 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    /// A number unique to this connection within the server.
-    pub fn id(&self) -> u64 {
+    /// What names this connection within the server.
+    pub fn id(&self) -> ConnId {
         self.id
     }
 
@@ -331,8 +353,10 @@ impl ServerBuilder {
     /// seconds later (`std::net::TcpListener::bind` asks for 128).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = crate::adapter::listen(addr)?;
+        let addr = listener.local_addr()?;
         Ok(Server {
             listener,
+            addr,
             inner: Arc::new(Inner {
                 routes: self.routes,
                 pages: self.pages,
@@ -340,7 +364,8 @@ impl ServerBuilder {
                 write_timeout: self.write_timeout,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
-                peers: Mutex::new(HashMap::new()),
+                conns: Mutex::new(Conns::default()),
+                ended: Condvar::new(),
                 next_id: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
                 idle: Idle::new(KEEP_IDLE_THREADS, IDLE_THREAD_LINGER),
@@ -356,11 +381,23 @@ struct Inner {
     write_timeout: Option<Duration>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
-    peers: Mutex<HashMap<u64, Peer>>,
+    conns: Mutex<Conns>,
+    /// Signalled whenever a connection ends.
+    ended: Condvar,
     next_id: AtomicU64,
     stopping: AtomicBool,
     /// Connection threads waiting for their next connection.
     idle: Idle<(TcpStream, SocketAddr)>,
+}
+
+/// The open connections.
+#[derive(Default)]
+struct Conns {
+    /// Every connection from `on_open` to `on_close`.
+    peers: HashMap<ConnId, Peer>,
+    /// Connections upgraded and not yet ended: the peers, and those past `on_close`
+    /// finishing their closing handshake.
+    live: usize,
 }
 
 /// At most this many threads wait for a new connection after theirs ended.
@@ -389,6 +426,7 @@ const IDLE_THREAD_LINGER: Duration = Duration::from_secs(10);
 /// ```
 pub struct Server {
     listener: TcpListener,
+    addr: SocketAddr,
     inner: Arc<Inner>,
 }
 
@@ -398,15 +436,17 @@ impl Server {
         ServerBuilder::new()
     }
 
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The address the server listens on (the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error that
-    /// does not pass, see [`AcceptBackoff`]), each on its own thread. A thread whose
-    /// connection ended waits up to 10 s for the next one (64 threads at most wait), so
-    /// a stream of short connections does not start a thread for each.
+    /// Serves on the calling thread: accepts connections until
+    /// [`ServerHandle::shutdown`] (or an accept error that does not pass, see
+    /// [`AcceptBackoff`]), each on its own thread. A thread whose connection ended
+    /// waits up to 10 s for the next one (64 threads at most wait), so a stream of
+    /// short connections does not start a thread for each. (hybi-mio's `Server::run`
+    /// blocks the same way, on loops it started at `bind`.)
     pub fn run(self) -> io::Result<()> {
         let mut backoff = AcceptBackoff::new();
         loop {
@@ -434,9 +474,11 @@ impl Server {
         Ok(())
     }
 
-    /// Runs the server on a background thread.
+    /// Runs the server on a background thread, returning the handle that stops it
+    /// (with the methods of hybi-mio's `Server`: `local_addr`, `shutdown(grace)`,
+    /// `join`).
     pub fn spawn(self) -> io::Result<ServerHandle> {
-        let addr = self.local_addr()?;
+        let addr = self.addr;
         let inner = Arc::clone(&self.inner);
         let thread = thread::Builder::new()
             .name("hybi-accept".into())
@@ -617,23 +659,51 @@ pub struct ServerHandle {
     thread: Option<thread::JoinHandle<io::Result<()>>>,
 }
 
+/// After a shutdown's grace period, how long connections ended from outside have to
+/// finish their `on_close`.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Handles to every open connection (for broadcasting, say).
+    /// Handles to every open connection (for broadcasting, say; see also
+    /// [`Room`](crate::Room)).
     pub fn peers(&self) -> Vec<Peer> {
-        lock_peers(&self.inner).values().cloned().collect()
+        lock_conns(&self.inner).peers.values().cloned().collect()
     }
 
-    /// Stops accepting and sends close 1001 ("going away") to every connection; their
-    /// threads end as the clients answer (or the close timeout passes).
-    pub fn shutdown(mut self) {
+    /// Graceful shutdown: stops accepting, sends close 1001 ("going away") to every
+    /// connection and waits up to `grace` for their closing handshakes (and their
+    /// `on_close`). Connections still open then are ended (their socket shut down:
+    /// `on_close` gets 1006), and it returns once they are gone, or a second later.
+    /// A connection still in its opening handshake is closed with 1001 as soon as it
+    /// opens. The same as hybi-mio's `Server::shutdown`.
+    pub fn shutdown(mut self, grace: Duration) {
         self.stop();
+        let deadline = Instant::now() + grace;
+        if !self.wait_for_connections(deadline) {
+            for peer in lock_conns(&self.inner).peers.values() {
+                let _ = peer.stream.tcp().shutdown(std::net::Shutdown::Both);
+            }
+            self.wait_for_connections(Instant::now() + AFTER_GRACE);
+        }
     }
 
+    /// Blocks until the accept loop ends: after an accept error that does not pass
+    /// (returned), since [`shutdown`](Self::shutdown) takes the handle. For a server
+    /// meant to run until the process ends; hybi-mio's `Server::join` alike.
+    pub fn join(mut self) -> io::Result<()> {
+        match self.thread.take().map(thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the accept loop panicked")),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting and sends close 1001 to every connection.
     fn stop(&mut self) {
         self.inner.stopping.store(true, Ordering::Release);
         self.inner.idle.close();
@@ -642,13 +712,31 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for peer in lock_peers(&self.inner).values() {
+        for peer in lock_conns(&self.inner).peers.values() {
             let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
         }
+    }
+
+    /// Waits until no connection is open, or `deadline`: true if none is.
+    fn wait_for_connections(&self, deadline: Instant) -> bool {
+        let mut conns = lock_conns(&self.inner);
+        while conns.live > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            conns = match self.inner.ended.wait_timeout(conns, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
     }
 }
 
 impl Drop for ServerHandle {
+    /// Dropping the handle stops accepting and sends close 1001 to every connection,
+    /// without waiting for them (see [`shutdown`](Self::shutdown)).
     fn drop(&mut self) {
         if self.thread.is_some() {
             self.stop();
@@ -656,8 +744,8 @@ impl Drop for ServerHandle {
     }
 }
 
-fn lock_peers(inner: &Inner) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
-    inner.peers.lock().unwrap_or_else(|p| p.into_inner())
+fn lock_conns(inner: &Inner) -> MutexGuard<'_, Conns> {
+    inner.conns.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A connection thread: serves its first connection, then those handed to it while
@@ -731,6 +819,13 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
         }
     };
     let Some(mut handler) = factory else { return };
+    let stream_handle = match crate::stream::TryClone::try_clone(ws.get_ref()) {
+        Ok(handle) => handle,
+        Err(e) => {
+            log::warn!("{addr}: cannot share the stream: {e}");
+            return;
+        }
+    };
     let (mut reader, writer) = match ws.split() {
         Ok(halves) => halves,
         Err(e) => {
@@ -741,9 +836,22 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     // Replies sent from the callbacks of messages that arrived together go out in one
     // write; the loop below reads again after every callback.
     reader.batch_replies(true);
-    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-    let peer = Peer { id, addr, writer };
-    lock_peers(inner).insert(id, peer.clone());
+    let id = ConnId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+    let peer = Peer {
+        id,
+        addr,
+        writer,
+        stream: Arc::new(stream_handle),
+    };
+    {
+        let mut conns = lock_conns(inner);
+        conns.peers.insert(id, peer.clone());
+        conns.live += 1;
+        // A shutdown that began during the handshake has not seen this peer.
+        if inner.stopping.load(Ordering::Acquire) {
+            let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
+        }
+    }
     handler.on_open(&peer);
     let (code, reason) = loop {
         match reader.read() {
@@ -757,10 +865,13 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
             Err(e) => break (CloseCode::ABNORMAL, e.to_string()),
         }
     };
-    lock_peers(inner).remove(&id);
+    lock_conns(inner).peers.remove(&id);
     handler.on_close(&peer, code, &reason);
     // Let the closing handshake finish (the server closes TCP first).
     let _ = reader.read();
+    drop((reader, peer));
+    lock_conns(inner).live -= 1;
+    inner.ended.notify_all();
 }
 
 #[cfg(test)]
@@ -1001,7 +1112,7 @@ mod tests {
             .route("/", |_| Quiet)
             .bind("127.0.0.1:0")
             .unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr();
         let files = exhaust_descriptors();
         let client = TcpStream::connect(addr).unwrap();
         let server = server.spawn().unwrap();
@@ -1021,6 +1132,6 @@ mod tests {
         assert_eq!(warnings, 1, "one warning for the episode");
         assert_eq!(logged("hybi-accept", log::Level::Info, "accepting"), 1);
         drop(connected);
-        server.shutdown();
+        server.shutdown(Duration::from_secs(1));
     }
 }

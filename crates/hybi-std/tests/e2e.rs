@@ -751,7 +751,7 @@ fn shutdown_sends_1001_to_every_connection() {
         ws.send_text("x").unwrap();
         ws.read().unwrap();
     }
-    server.shutdown();
+    server.shutdown(Duration::from_secs(1));
     for ws in &mut clients {
         ws.set_read_timeout(Some(Duration::from_secs(5)));
         match ws.read().unwrap() {
@@ -954,7 +954,7 @@ fn a_burst_of_connects_waits_in_the_listen_queue() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let streams: Vec<TcpStream> = (0..400)
         .map(|i| {
             TcpStream::connect_timeout(&addr, Duration::from_millis(900))
@@ -969,7 +969,7 @@ fn a_burst_of_connects_waits_in_the_listen_queue() {
     ws.read_exact(&mut reply).unwrap();
     assert_eq!(reply, [0x81, 2, b'h', b'i']);
     drop(streams);
-    handle.shutdown();
+    handle.shutdown(Duration::from_secs(1));
 }
 
 /// Sends a plain HTTP request and reads the whole answer (the server closes).
@@ -1076,4 +1076,74 @@ fn without_a_fallback_a_path_whose_hook_accepts_gets_404() {
     }
     let plain = http(addr, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(plain.starts_with("HTTP/1.1 404"), "{plain}");
+}
+
+/// Waits (at most 5 s) until the server holds `n` connections.
+fn wait_for_peers(server: &ServerHandle, n: usize) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while server.peers().len() != n {
+        assert!(Instant::now() < until, "{} peers", server.peers().len());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn shutdown_returns_once_every_closing_handshake_is_done() {
+    let (tx, rx) = mpsc::channel();
+    let server = start(Server::builder().route("/report", move |_| Report(tx.clone())));
+    let addr = server.local_addr();
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (mut ws, _) = hybi_std::connect(&url(addr, "/report")).unwrap();
+            std::thread::spawn(move || {
+                ws.set_read_timeout(Some(Duration::from_secs(10)));
+                loop {
+                    match ws.read() {
+                        Ok(Message::Close(info)) => return info.code,
+                        Ok(_) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for_peers(&server, 3);
+    let started = Instant::now();
+    server.shutdown(Duration::from_secs(60));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "waited {took:?} for answering clients"
+    );
+    for client in clients {
+        assert_eq!(client.join().unwrap(), CloseCode::GOING_AWAY);
+    }
+    // Every on_close ran before shutdown returned.
+    let seen: Vec<u16> = rx.try_iter().map(|(code, _)| code).collect();
+    assert_eq!(seen, [1001, 1001, 1001]);
+}
+
+#[test]
+fn shutdown_ends_connections_that_do_not_answer_at_the_grace_period() {
+    let (tx, rx) = mpsc::channel();
+    let server = start(Server::builder().route("/report", move |_| Report(tx.clone())));
+    let addr = server.local_addr();
+    // Completes its handshake, then never reads nor answers the close.
+    let _silent = raw_client(addr, "/report");
+    wait_for_peers(&server, 1);
+    let grace = Duration::from_millis(300);
+    let started = Instant::now();
+    server.shutdown(grace);
+    let took = started.elapsed();
+    assert!(
+        took >= grace,
+        "returned after {took:?}, before the grace period"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Ended from outside: no close handshake.
+    let (code, _) = rx
+        .try_recv()
+        .expect("on_close ran before shutdown returned");
+    assert_eq!(code, 1006);
+    assert!(TcpStream::connect(addr).is_err(), "no longer listening");
 }
