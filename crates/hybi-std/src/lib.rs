@@ -76,6 +76,7 @@ mod engine;
 mod error;
 mod idle;
 mod message;
+mod room;
 mod server;
 mod socket;
 mod split;
@@ -89,7 +90,10 @@ pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use error::{Error, HandshakeError, Result};
 pub use message::{CloseInfo, Message};
-pub use server::{AcceptBackoff, ConnId, Handler, Peer, Server, ServerBuilder, ServerHandle};
+pub use room::Room;
+pub use server::{
+    AcceptBackoff, ConnId, Handler, Peer, Server, ServerBuilder, ServerHandle, TrySendError,
+};
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};

@@ -17,7 +17,7 @@ use crate::adapter::{Pages, Routes};
 use crate::error::{Error, Result};
 use crate::idle::Idle;
 use crate::message::Message;
-use crate::split::Writer;
+use crate::split::{TrySent, Writer};
 use crate::stream::SharedTcp;
 use crate::transport::ServerStream;
 use hybi::handshake::Decision;
@@ -48,9 +48,57 @@ pub struct Peer {
     id: ConnId,
     addr: SocketAddr,
     writer: Writer<ServerStream>,
+    shared: Arc<PeerShared>,
+}
+
+/// What the handles of one connection share beside its writer.
+struct PeerShared {
     /// Another handle to the connection's stream (the same socket), to end it from
-    /// outside when a shutdown's grace period is over.
-    stream: Arc<ServerStream>,
+    /// outside when a shutdown's grace period is over, and to set its write timeout.
+    stream: ServerStream,
+    /// The server's write timeout, restored after a [`Peer::try_send`].
+    write_timeout: Option<Duration>,
+    /// Queued output above which [`Peer::try_send`] refuses.
+    high_water: usize,
+    /// A thread is writing what a [`Peer::try_send`] left queued.
+    flushing: AtomicBool,
+}
+
+/// How long a [`Peer::try_send`] lets the socket take its message before the rest is
+/// left to a background write.
+const TRY_WRITE: Duration = Duration::from_millis(2);
+
+/// Why [`Peer::try_send`] did not send.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// A write to this connection is under way, perhaps blocked on a client that does
+    /// not read (the socket's buffers are full): the message was not queued.
+    Busy,
+    /// More than the server's [`high_water`](ServerBuilder::high_water) mark is queued
+    /// for this connection already: the message was not queued.
+    Full,
+    /// The connection is closed or broken.
+    Closed(Error),
+}
+
+impl std::fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Busy => f.write_str("a write to the peer is under way"),
+            TrySendError::Full => f.write_str("the peer's output queue is full"),
+            TrySendError::Closed(e) => write!(f, "the connection is gone: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrySendError::Closed(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Peer {
@@ -125,6 +173,83 @@ impl Peer {
     /// Bytes queued for this connection and not yet written.
     pub fn buffered_amount(&self) -> usize {
         self.writer.buffered_amount()
+    }
+
+    /// Sends `message` unless that would wait on this connection: what a broadcast
+    /// uses ([`Room::broadcast`](crate::Room::broadcast)), so that one member that
+    /// does not read cannot stall the broadcaster for the whole write timeout.
+    ///
+    /// The `send_*` methods block until the socket takes the message: from another
+    /// thread, a client that stops reading holds the sender until the write timeout
+    /// drops it (30 s by default). `try_send` instead returns at once
+    /// [`TrySendError::Busy`] when a write to this connection is under way (blocked,
+    /// perhaps), and [`TrySendError::Full`] when more than the
+    /// [`high_water`](ServerBuilder::high_water) mark is queued; the message is then
+    /// not sent (skip it, drop the member, or send later). Otherwise it is queued and
+    /// written: what the socket does not take within a couple of milliseconds is
+    /// written by a background thread, during which later `try_send`s are `Busy`; a
+    /// client that never reads is then dropped at the write timeout, as it would be
+    /// by a blocking send. `Ok` means queued, in order with every other send.
+    ///
+    /// [`Message::Text`] and [`Message::Binary`] send a message,
+    /// [`Message::Fragment`] a fragment (its `first` is implied by the stream of
+    /// fragments), [`Message::Ping`] and [`Message::Pong`] those frames, and
+    /// [`Message::Close`] starts the closing handshake.
+    pub fn try_send(&self, message: &Message) -> std::result::Result<(), TrySendError> {
+        if self.shared.flushing.load(Ordering::Acquire) {
+            return Err(TrySendError::Busy);
+        }
+        let write_timeout = self.shared.write_timeout;
+        let short = |stream: &mut ServerStream, on: bool| {
+            let timeout = if on { Some(TRY_WRITE) } else { write_timeout };
+            stream.tcp().set_write_timeout(timeout)
+        };
+        let send = |c: &mut hybi::Connection| match message {
+            Message::Text(t) => c.send_text(t),
+            Message::Binary(b) => c.send_binary(b),
+            Message::Fragment {
+                kind, data, fin, ..
+            } => c.send_fragment(*kind, data, *fin),
+            Message::Ping(p) => c.send_ping(p),
+            Message::Pong(p) => c.send_pong(p),
+            Message::Close(info) => c.close(info.code, &info.reason),
+        };
+        let sent = self
+            .writer
+            .try_send_with(self.shared.high_water, send, short)
+            .map_err(TrySendError::Closed)?;
+        match sent {
+            TrySent::Written => Ok(()),
+            TrySent::Pending => {
+                self.flush_in_background();
+                Ok(())
+            }
+            TrySent::Busy => Err(TrySendError::Busy),
+            TrySent::Full => Err(TrySendError::Full),
+        }
+    }
+
+    /// Writes what a [`try_send`](Self::try_send) left queued on a thread of its own
+    /// (blocking, within the write timeout).
+    fn flush_in_background(&self) {
+        if self.shared.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let writer = self.writer.clone();
+        let shared = Arc::clone(&self.shared);
+        let spawned = thread::Builder::new()
+            .name("hybi-flush".into())
+            .spawn(move || {
+                if let Err(e) = writer.flush() {
+                    log::debug!("a background write failed: {e}");
+                }
+                shared.flushing.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            // The output stays queued for the connection's next write.
+            log::warn!("{}: cannot start a thread to write: {e}", self.addr);
+            self.shared.flushing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -206,6 +331,7 @@ pub struct ServerBuilder {
     pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    high_water: usize,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -224,6 +350,7 @@ impl ServerBuilder {
             pages: Pages::default(),
             acceptor: Acceptor::new(),
             write_timeout: Some(Duration::from_secs(30)),
+            high_water: 1 << 20,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -347,6 +474,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Queued output per connection above which [`Peer::try_send`] (and so a
+    /// [`Room`](crate::Room) broadcast) refuses with [`TrySendError::Full`] (default
+    /// 1 MiB). The blocking `send_*` methods wait instead. hybi-mio's `high_water` is
+    /// the same mark for its sends.
+    pub fn high_water(mut self, bytes: usize) -> ServerBuilder {
+        self.high_water = bytes;
+        self
+    }
+
     /// Binds the listening socket (the first of `addr`'s addresses that binds), with a
     /// listen backlog of 4,096 so that a burst of connections arriving faster than the
     /// accept loop takes them waits in the kernel instead of being dropped and retried
@@ -362,6 +498,7 @@ impl ServerBuilder {
                 pages: self.pages,
                 acceptor: self.acceptor,
                 write_timeout: self.write_timeout,
+                high_water: self.high_water,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
                 conns: Mutex::new(Conns::default()),
@@ -379,6 +516,7 @@ struct Inner {
     pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    high_water: usize,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
     conns: Mutex<Conns>,
@@ -682,11 +820,16 @@ impl ServerHandle {
     /// A connection still in its opening handshake is closed with 1001 as soon as it
     /// opens. The same as hybi-mio's `Server::shutdown`.
     pub fn shutdown(mut self, grace: Duration) {
-        self.stop();
+        let mut busy = self.stop();
         let deadline = Instant::now() + grace;
+        // A connection busy writing when the close was sent gets it once it is free.
+        while !busy.is_empty() && Instant::now() < deadline {
+            self.wait_for_connections((Instant::now() + BUSY_RETRY).min(deadline));
+            busy.retain(|peer| !going_away(peer));
+        }
         if !self.wait_for_connections(deadline) {
             for peer in lock_conns(&self.inner).peers.values() {
-                let _ = peer.stream.tcp().shutdown(std::net::Shutdown::Both);
+                let _ = peer.shared.stream.tcp().shutdown(std::net::Shutdown::Both);
             }
             self.wait_for_connections(Instant::now() + AFTER_GRACE);
         }
@@ -703,8 +846,9 @@ impl ServerHandle {
         }
     }
 
-    /// Stops accepting and sends close 1001 to every connection.
-    fn stop(&mut self) {
+    /// Stops accepting and sends close 1001 to every connection; returns those it
+    /// could not send it to yet (busy writing).
+    fn stop(&mut self) -> Vec<Peer> {
         self.inner.stopping.store(true, Ordering::Release);
         self.inner.idle.close();
         // Wake the accept loop.
@@ -712,9 +856,9 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for peer in lock_conns(&self.inner).peers.values() {
-            let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
-        }
+        let conns = lock_conns(&self.inner);
+        let peers = conns.peers.values();
+        peers.filter(|peer| !going_away(peer)).cloned().collect()
     }
 
     /// Waits until no connection is open, or `deadline`: true if none is.
@@ -735,14 +879,28 @@ impl ServerHandle {
 }
 
 impl Drop for ServerHandle {
-    /// Dropping the handle stops accepting and sends close 1001 to every connection,
-    /// without waiting for them (see [`shutdown`](Self::shutdown)).
+    /// Dropping the handle stops accepting and sends close 1001 to every connection
+    /// not busy writing, without waiting for them (see [`shutdown`](Self::shutdown)).
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.stop();
+            let _ = self.stop();
         }
     }
 }
+
+/// Sends close 1001 to `peer` unless a write to it is under way (a client that does
+/// not read would hold the shutdown for the write timeout; it is ended at the grace
+/// period instead). False if it was busy.
+fn going_away(peer: &Peer) -> bool {
+    let close = Message::Close(crate::CloseInfo {
+        code: CloseCode::GOING_AWAY,
+        reason: "server shutting down".into(),
+    });
+    !matches!(peer.try_send(&close), Err(TrySendError::Busy))
+}
+
+/// How often a shutdown tries again to send close 1001 to a busy connection.
+const BUSY_RETRY: Duration = Duration::from_millis(20);
 
 fn lock_conns(inner: &Inner) -> MutexGuard<'_, Conns> {
     inner.conns.lock().unwrap_or_else(|p| p.into_inner())
@@ -841,7 +999,12 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
         id,
         addr,
         writer,
-        stream: Arc::new(stream_handle),
+        shared: Arc::new(PeerShared {
+            stream: stream_handle,
+            write_timeout: inner.write_timeout,
+            high_water: inner.high_water,
+            flushing: AtomicBool::new(false),
+        }),
     };
     {
         let mut conns = lock_conns(inner);
@@ -849,7 +1012,7 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
         conns.live += 1;
         // A shutdown that began during the handshake has not seen this peer.
         if inner.stopping.load(Ordering::Acquire) {
-            let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
+            let _ = going_away(&peer);
         }
     }
     handler.on_open(&peer);
