@@ -72,8 +72,9 @@ const TRY_WRITE: Duration = Duration::from_millis(2);
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TrySendError {
-    /// A write to this connection is under way, perhaps blocked on a client that does
-    /// not read (the socket's buffers are full): the message was not queued.
+    /// A write to this connection is under way and did not end within 20 ms, perhaps
+    /// blocked on a client that does not read (the socket's buffers are full): the
+    /// message was not queued.
     Busy,
     /// More than the server's [`high_water`](ServerBuilder::high_water) mark is queued
     /// for this connection already: the message was not queued.
@@ -181,9 +182,10 @@ impl Peer {
     ///
     /// The `send_*` methods block until the socket takes the message: from another
     /// thread, a client that stops reading holds the sender until the write timeout
-    /// drops it (30 s by default). `try_send` instead returns at once
-    /// [`TrySendError::Busy`] when a write to this connection is under way (blocked,
-    /// perhaps), and [`TrySendError::Full`] when more than the
+    /// drops it (30 s by default). `try_send` instead returns
+    /// [`TrySendError::Busy`] when a write to this connection is under way and does
+    /// not end within 20 ms (at once if it is the background write below), and
+    /// [`TrySendError::Full`] when more than the
     /// [`high_water`](ServerBuilder::high_water) mark is queued; the message is then
     /// not sent (skip it, drop the member, or send later). Otherwise it is queued and
     /// written: what the socket does not take within a couple of milliseconds is

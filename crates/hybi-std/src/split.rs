@@ -72,8 +72,8 @@ impl<S> Clone for Writer<S> {
     }
 }
 
-/// How long [`Writer::try_send_with`] waits for the engine's lock while no write holds
-/// it (the reader feeding bytes, another sender queueing) before giving up.
+/// How long [`Writer::try_send_with`] waits for the engine's lock (held by a write, by
+/// the reader feeding bytes, by another sender queueing) before giving up.
 const TRY_LOCK_WAIT: Duration = Duration::from_millis(20);
 
 /// What [`Writer::try_send_with`] did.
@@ -277,8 +277,8 @@ impl<S: Stream> Writer<S> {
     }
 
     /// Queues a message with `send` unless that would wait on a write: when a write
-    /// to this connection is under way (it may be blocked for the whole write timeout
-    /// on a peer that does not read), or the lock is not free within
+    /// to this connection (which may be blocked for the whole write timeout on a peer
+    /// that does not read) or anything else holds the lock for longer than
     /// [`TRY_LOCK_WAIT`], [`TrySent::Busy`]; when more than `limit` bytes are queued
     /// already, [`TrySent::Full`]. Once queued, the output is written with `short`
     /// turned on around the write (a short write timeout on the socket, which `short`
@@ -292,17 +292,20 @@ impl<S: Stream> Writer<S> {
     ) -> Result<TrySent> {
         let started = StdInstant::now();
         let mut engine = loop {
-            if self.writing.load(Ordering::Acquire) {
+            // Never block on the lock: its holder may be a write stuck on a peer that
+            // does not read. A write that ends soon (a reply from the connection's own
+            // thread) is waited for, briefly.
+            if !self.writing.load(Ordering::Acquire) {
+                match self.shared.try_lock() {
+                    Ok(engine) => break engine,
+                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+            if started.elapsed() >= TRY_LOCK_WAIT {
                 return Ok(TrySent::Busy);
             }
-            match self.shared.try_lock() {
-                Ok(engine) => break engine,
-                Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-                Err(TryLockError::WouldBlock) if started.elapsed() < TRY_LOCK_WAIT => {
-                    thread::yield_now();
-                }
-                Err(TryLockError::WouldBlock) => return Ok(TrySent::Busy),
-            }
+            thread::sleep(Duration::from_micros(50));
         };
         if engine.conn.buffered_output() > limit {
             return Ok(TrySent::Full);
