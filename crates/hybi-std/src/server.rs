@@ -1008,7 +1008,7 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
             flushing: AtomicBool::new(false),
         }),
     };
-    {
+    let registered = {
         let mut conns = lock_conns(inner);
         conns.peers.insert(id, peer.clone());
         conns.live += 1;
@@ -1016,7 +1016,8 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
         if inner.stopping.load(Ordering::Acquire) {
             let _ = going_away(&peer);
         }
-    }
+        Registered { inner, id }
+    };
     handler.on_open(&peer);
     let (code, reason) = loop {
         match reader.read() {
@@ -1034,9 +1035,24 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     handler.on_close(&peer, code, &reason);
     // Let the closing handshake finish (the server closes TCP first).
     let _ = reader.read();
-    drop((reader, peer));
-    lock_conns(inner).live -= 1;
-    inner.ended.notify_all();
+    drop((reader, peer, registered));
+}
+
+/// A connection counted among the open ones until this is dropped, even by a panic in
+/// one of its callbacks (a shutdown would otherwise wait for it to its grace period).
+struct Registered<'a> {
+    inner: &'a Inner,
+    id: ConnId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut conns = lock_conns(self.inner);
+        conns.peers.remove(&self.id);
+        conns.live = conns.live.saturating_sub(1);
+        drop(conns);
+        self.inner.ended.notify_all();
+    }
 }
 
 #[cfg(test)]

@@ -1147,3 +1147,27 @@ fn shutdown_ends_connections_that_do_not_answer_at_the_grace_period() {
     assert_eq!(code, 1006);
     assert!(TcpStream::connect(addr).is_err(), "no longer listening");
 }
+
+/// Panics on the first message.
+struct Panics;
+impl Handler for Panics {
+    fn on_text(&mut self, _peer: &Peer, _text: &str) {
+        panic!("a handler bug (expected by the test)");
+    }
+}
+
+#[test]
+fn a_handler_that_panics_does_not_hold_a_shutdown() {
+    let server = start(Server::builder().route("/panics", |_| Panics));
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/panics")).unwrap();
+    wait_for_peers(&server, 1);
+    ws.send_text("boom").unwrap();
+    wait_for_peers(&server, 0);
+    let started = Instant::now();
+    server.shutdown(Duration::from_secs(60));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
