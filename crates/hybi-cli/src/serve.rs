@@ -127,9 +127,7 @@ pub(crate) fn run(args: &ServeArgs) -> Exit {
             return Exit::Network;
         }
     };
-    let Some(addr) = server.local_addr() else {
-        return Exit::Network;
-    };
+    let addr = server.local_addr();
     let (stop_tx, stop_rx) = mpsc::channel();
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = stop_tx.send(());

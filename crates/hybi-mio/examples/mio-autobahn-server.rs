@@ -33,6 +33,5 @@ fn main() -> std::io::Result<()> {
         .fallback(|_| Echo)
         .bind(&addr)?;
     eprintln!("autobahn echo server (hybi-mio) on {addr}");
-    server.join();
-    Ok(())
+    server.run()
 }

@@ -72,8 +72,7 @@ fn main() -> std::io::Result<()> {
     }
     let server = builder.bind(&addr)?;
     eprintln!("echo server (hybi-mio) on {scheme}://{addr}/");
-    server.join();
-    Ok(())
+    server.run()
 }
 
 /// Serves over TLS with the chain in `cert` and the key in `key` (PEM files); exits

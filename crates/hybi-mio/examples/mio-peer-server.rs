@@ -258,6 +258,5 @@ fn main() -> std::io::Result<()> {
         "peer-server (hybi-mio) on {scheme}://{addr}, permessage-deflate {}",
         if deflate.is_some() { "on" } else { "off" }
     );
-    server.join();
-    Ok(())
+    server.run()
 }

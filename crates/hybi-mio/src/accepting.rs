@@ -2,7 +2,7 @@
 //! (the 101 and an [`Open`] connection, a page, or a refusal).
 
 use hybi::Instant;
-use hybi::handshake::{Answer, HttpRequest, Incoming, Response, ServerHandshake, UpgradeRequest};
+use hybi::handshake::{Answer, HttpRequest, Incoming, ServerHandshake, UpgradeRequest};
 
 use crate::app::App;
 use crate::env::Env;
@@ -127,23 +127,6 @@ fn upgrade(request: &UpgradeRequest, info: &ConnInfo, env: &mut Env<'_>) -> Turn
 
 /// Answers a plain HTTP request: a page, or why there is none.
 fn page(request: &HttpRequest, app: &App) -> Vec<u8> {
-    let page = app.pages.get(request.path());
-    let response = match (request.method(), page) {
-        ("GET" | "HEAD", Some((content_type, body))) => {
-            let body: &[u8] = if request.method() == "HEAD" {
-                &[]
-            } else {
-                body
-            };
-            Response::reject(200, &[("Content-Type", content_type.as_str())], body)
-        }
-        (_, Some(_)) => Response::reject(405, &[("Allow", "GET, HEAD")], b""),
-        (_, None) if app.routes.contains(request.path()) => Response::reject(
-            426,
-            &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
-            b"this is a WebSocket endpoint\n",
-        ),
-        (_, None) => Response::reject(404, &[("Content-Type", "text/plain")], b"not found\n"),
-    };
-    response.map_or_else(|_| NOT_FOUND.to_vec(), |r| r.to_bytes())
+    app.pages
+        .answer(request, app.routes.contains(request.path()))
 }

@@ -1,13 +1,12 @@
 //! What every worker of a server shares: the routes, pages and settings a
 //! [`ServerBuilder`](crate::ServerBuilder) collects, and the [`SlowPeer`] policy.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hybi::Config;
 use hybi::handshake::{Limits, UpgradeRequest};
-use hybi_std::adapter::Routes;
+use hybi_std::adapter::{Pages, Routes};
 
 use crate::handler::Handler;
 
@@ -33,7 +32,7 @@ pub(crate) struct App {
     /// Paths to handler factories, the fallback and the upgrade hook.
     pub(crate) routes: Routes<Factory>,
     /// Plain HTTP pages: path → (content type, body).
-    pub(crate) pages: HashMap<String, (String, Arc<[u8]>)>,
+    pub(crate) pages: Pages,
     pub(crate) config: Config,
     pub(crate) limits: Limits,
     pub(crate) handshake_timeout: Duration,
@@ -51,7 +50,7 @@ impl Default for App {
     fn default() -> App {
         App {
             routes: Routes::default(),
-            pages: HashMap::new(),
+            pages: Pages::default(),
             config: crate::default_config(),
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),

@@ -6,10 +6,19 @@
 //! stays in the engine ([`hybi::Connection::next`] says what to do); this crate moves
 //! bytes and time.
 //!
-//! - [`Server::builder`]: routes by path (404 otherwise), a `should_upgrade` hook that
-//!   can reject or add headers, limits on connections, handshake time and size.
-//!   Binding an address that another socket holds fails with `AddrInUse` (unless
-//!   every server on it opts into `SO_REUSEPORT`, [`ServerBuilder::reuse_port`]).
+//! - [`Server::builder`]: routes by path ([`route`](ServerBuilder::route), a
+//!   [`fallback`](ServerBuilder::fallback), 404 otherwise), plain HTTP
+//!   [`page`](ServerBuilder::page)s, a [`should_upgrade`](ServerBuilder::should_upgrade)
+//!   hook that can reject or add headers and one per path
+//!   ([`should_upgrade_at`](ServerBuilder::should_upgrade_at), which also rejects a path
+//!   that has no route), limits on connections, handshake time and size. Binding an
+//!   address that another socket holds fails with `AddrInUse` (unless every server on
+//!   it opts into `SO_REUSEPORT`, [`ServerBuilder::reuse_port`]).
+//! - [`Server`]: [`local_addr`](Server::local_addr), [`run`](Server::run) /
+//!   [`join`](Server::join) to block while it serves, [`shutdown(grace)`](Server::shutdown)
+//!   (close 1001, wait up to `grace` for the closing handshakes). hybi-std's blocking
+//!   server has the same builder methods and lifetime, the same route rules (the
+//!   route table is `hybi_std::adapter::Routes`, shared), a `ConnId` and a `Room`.
 //! - [`Handler`]: callbacks per connection (open, text, binary, fragment, ping, pong,
 //!   close, backpressure), each handed a [`Context`] to reply through.
 //! - [`Sender`]: a `Clone + Send + Sync` handle to any connection, usable from any
@@ -78,7 +87,7 @@
 //!     .route("/echo", |_req| Echo)
 //!     .route("/chat", move |_req| Member(room.clone()))
 //!     .bind("127.0.0.1:9003")?;
-//! server.join();
+//! server.run()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!

@@ -94,9 +94,7 @@ impl ServerBuilder {
         content_type: &str,
         body: impl Into<Arc<[u8]>>,
     ) -> ServerBuilder {
-        self.app
-            .pages
-            .insert(path.to_owned(), (content_type.to_owned(), body.into()));
+        self.app.pages.insert(path, content_type, body.into());
         self
     }
 
@@ -113,12 +111,42 @@ impl ServerBuilder {
     }
 
     /// A hook that sees every request to a served path before the upgrade and decides:
-    /// reject (status, headers, body) or accept (subprotocol, extra headers).
+    /// reject (status, headers, body) or accept (subprotocol, extra headers). A path's
+    /// own hook ([`should_upgrade_at`](Self::should_upgrade_at)) runs first.
     pub fn should_upgrade(
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
         self.app.routes.set_hook(Box::new(hook));
+        self
+    }
+
+    /// A hook for upgrade requests to `path` alone, run before the global
+    /// [`should_upgrade`](Self::should_upgrade) hook: its rejection is the answer; if
+    /// it accepts, the global hook may still reject, and otherwise the path hook's
+    /// subprotocol and headers are used.
+    ///
+    /// `path` needs no [`route`](Self::route): a hook alone rejects requests to a path
+    /// without a dummy handler. If such a hook accepts, the request goes on to the
+    /// [`fallback`](Self::fallback), or is answered 404 without one (the same rule as
+    /// hybi-std's [`ServerBuilder::should_upgrade_at`](hybi_std::ServerBuilder::should_upgrade_at);
+    /// see [`Routes::decide`](hybi_std::adapter::Routes::decide)).
+    ///
+    /// ```no_run
+    /// use hybi_mio::{Decision, Server};
+    /// # struct Echo; impl hybi_mio::Handler for Echo {}
+    /// let server = Server::builder()
+    ///     .fallback(|_req| Echo)
+    ///     .should_upgrade_at("/admin", |_req| Decision::reject(403, "not here"))
+    ///     .bind("127.0.0.1:9003")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn should_upgrade_at(
+        mut self,
+        path: &str,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.app.routes.set_hook_at(path, Box::new(hook));
         self
     }
 
@@ -339,8 +367,8 @@ struct WorkerHandle {
 /// }
 ///
 /// let server = Server::builder().route("/echo", |_req| Echo).bind("127.0.0.1:9003")?;
-/// println!("listening on {:?}", server.local_addr());
-/// server.join();
+/// println!("listening on {}", server.local_addr());
+/// server.run()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Server {
@@ -355,9 +383,13 @@ impl Server {
         ServerBuilder::new()
     }
 
-    /// The address the server listens on (`None` for a client-only loop).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    /// The address the server listens on (the port the system chose for port 0). A
+    /// loop started with [`ServerBuilder::start`] listens nowhere: its address is the
+    /// unspecified `0.0.0.0:0`, as for an unbound socket. The same as hybi-std's
+    /// `Server::local_addr` and `ServerHandle::local_addr`.
+    pub fn local_addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Opens a client connection to `url` on one of the loops, with `handler`'s
@@ -421,14 +453,25 @@ impl Server {
         }
     }
 
-    /// Blocks until the loops stop (after a [`shutdown`](Self::shutdown) from another
-    /// handle... or never, for a server meant to run until the process ends).
-    pub fn join(mut self) {
+    /// Blocks until the loops stop: for a server meant to run until the process ends
+    /// (the loops stop only by [`shutdown`](Self::shutdown), which takes the handle).
+    /// An error if a loop panicked. hybi-std's `ServerHandle::join` alike.
+    pub fn join(mut self) -> io::Result<()> {
+        let mut result = Ok(());
         for w in &mut self.workers {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
+            let panicked = w.thread.take().is_some_and(|t| t.join().is_err());
+            if panicked {
+                result = Err(io::Error::other("an event loop panicked"));
             }
         }
+        result
+    }
+
+    /// Serves until the loops stop: [`join`](Self::join), named as hybi-std's
+    /// `Server::run`, which serves on the calling thread, so that a `main` reads the
+    /// same with either adapter (the loops started at [`ServerBuilder::bind`]).
+    pub fn run(self) -> io::Result<()> {
+        self.join()
     }
 }
 

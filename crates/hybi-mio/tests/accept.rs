@@ -44,7 +44,7 @@ fn echoes(addr: SocketAddr) {
 #[cfg(unix)] // SO_REUSEPORT
 fn a_second_server_on_the_same_address_fails_with_addr_in_use() {
     let first = echo_server(Server::builder().workers(2), any_port()).unwrap();
-    let addr = first.local_addr().unwrap();
+    let addr = first.local_addr();
     for workers in [1, 2] {
         let second = echo_server(Server::builder().workers(workers), addr);
         let err = second.err().expect("the address is taken");
@@ -87,9 +87,9 @@ fn an_address_held_by_another_listener_fails_with_addr_in_use() {
 #[cfg(unix)] // SO_REUSEPORT
 fn servers_that_opt_into_reuse_port_share_the_address() {
     let first = echo_server(Server::builder().workers(2).reuse_port(true), any_port()).unwrap();
-    let addr = first.local_addr().unwrap();
+    let addr = first.local_addr();
     let second = echo_server(Server::builder().workers(2).reuse_port(true), addr).unwrap();
-    assert_eq!(second.local_addr(), Some(addr));
+    assert_eq!(second.local_addr(), addr);
     // A server without the opt-in cannot join them.
     let err = echo_server(Server::builder(), addr).err().expect("taken");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
@@ -138,7 +138,7 @@ fn connections_are_spread_evenly_over_the_workers_even_when_one_is_busy() {
         })
         .bind(any_port())
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let request = String::from_utf8_lossy(UPGRADE).replace("/echo", "/count");
     let connect = || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -244,7 +244,7 @@ fn connections_queued_while_out_of_descriptors_are_accepted_once_there_are_some(
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr: SocketAddr = server.local_addr().unwrap();
+    let addr: SocketAddr = server.local_addr();
     let cpu_before = thread_cpu_ticks("hybi-mio-0");
 
     // Client sockets made first, connected once every descriptor is taken.
@@ -314,4 +314,16 @@ fn connections_queued_while_out_of_descriptors_are_accepted_once_there_are_some(
     }
     drop(clients);
     drop(server);
+}
+
+#[test]
+fn a_bound_server_reports_its_port_and_a_client_only_loop_the_unspecified_address() {
+    let server = Server::builder().workers(1).bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    assert!(std::net::TcpStream::connect(addr).is_ok());
+    server.shutdown(Duration::from_millis(100));
+    let event_loop = Server::builder().workers(1).start().unwrap();
+    assert_eq!(event_loop.local_addr(), SocketAddr::from(([0, 0, 0, 0], 0)));
+    event_loop.shutdown(Duration::from_millis(100));
 }

@@ -63,7 +63,7 @@ fn echoing_allocates_nothing_on_the_worker_once_warm() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let url = format!("ws://{}/echo", server.local_addr().unwrap());
+    let url = format!("ws://{}/echo", server.local_addr());
     let (mut ws, _) = hybi_std::connect(&url).unwrap();
     for size in [16usize, 1024, 60 << 10] {
         let payload = vec![7u8; size];

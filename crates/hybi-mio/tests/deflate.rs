@@ -86,7 +86,7 @@ fn idle_cost(
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let url = format!("ws://{}/echo", srv.local_addr().unwrap());
+    let url = format!("ws://{}/echo", srv.local_addr());
     let loop_ = Server::builder().workers(1).start().unwrap();
     // Warm both loops (pools, first allocations) with one connection.
     let (tx, rx) = mpsc::channel();

@@ -32,7 +32,7 @@ fn echo_server(builder: ServerBuilder) -> (Server, SocketAddr) {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     (server, addr)
 }
 
@@ -150,7 +150,7 @@ fn a_broadcast_from_another_thread_reaches_every_member_exactly_once() {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let mut clients: Vec<_> = (0..50)
         .map(|_| hybi_std::connect(&url(addr, "/chat")).unwrap().0)
         .collect();
@@ -262,7 +262,7 @@ fn flood(policy: SlowPeer) -> Flood {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let (ws, _) = hybi_std::connect(&url(addr, "/sink")).unwrap();
     let sender = open_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let chunk: Arc<[u8]> = Arc::from(vec![7u8; 256 << 10]);
@@ -453,7 +453,7 @@ fn keepalive_drops_a_silent_peer() {
         .route("/watch", move |_| Watch(closed_tx.lock().unwrap().clone()))
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     // A raw client: completes the handshake, then never answers anything.
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
@@ -490,7 +490,7 @@ fn routes_hooks_and_pages() {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
 
     let (_, response) = hybi_std::ClientBuilder::new(&url(addr, "/echo"))
         .protocol("v1")
@@ -524,6 +524,88 @@ fn routes_hooks_and_pages() {
     assert!(http("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 426"));
     assert!(http("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404"));
     assert!(http("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
+}
+
+/// Closes with 4002 on the first message: what the fallback serves below.
+struct Closer;
+impl Handler for Closer {
+    fn on_text(&mut self, ctx: &mut Context<'_>, _text: &str) {
+        let _ = ctx.close(CloseCode(4002), "fallback");
+    }
+}
+
+#[test]
+fn per_path_hooks_run_first_and_a_hook_alone_only_rejects() {
+    let server = Server::builder()
+        .workers(1)
+        .route("/echo", |_| Echo)
+        .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+        .should_upgrade_at("/hooked", |_| Decision::accept())
+        .should_upgrade_at("/echo", |req| {
+            match req.protocols().iter().any(|p| p == "v2") {
+                true => Decision::accept().with_protocol("v2"),
+                false => Decision::reject(400, "v2 only"),
+            }
+        })
+        .should_upgrade(|req| match req.origin() {
+            Some("https://evil.example") => Decision::reject(401, "bad origin"),
+            _ => Decision::accept(),
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr();
+    let status = |err: hybi_std::Error| match err {
+        hybi_std::Error::Handshake(e) => e.status(),
+        other => panic!("{other:?}"),
+    };
+    let (mut ws, response) = hybi_std::ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("v2"));
+    ws.send_text("hi").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hi".into()));
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/echo")).unwrap_err()),
+        Some(400)
+    );
+    let evil = hybi_std::ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .header("Origin", "https://evil.example")
+        .connect()
+        .unwrap_err();
+    assert_eq!(status(evil), Some(401));
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    // Accepted by its hook, but nothing serves it.
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/hooked")).unwrap_err()),
+        Some(404)
+    );
+    server.shutdown(Duration::from_millis(200));
+
+    // With a fallback, the accepted path goes to it; the rejected one stays rejected.
+    let server = Server::builder()
+        .workers(1)
+        .fallback(|_| Closer)
+        .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+        .should_upgrade_at("/hooked", |_| Decision::accept())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr();
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/hooked")).unwrap();
+    ws.send_text("bye?").unwrap();
+    match ws.read() {
+        Ok(Message::Close(info)) => assert_eq!(info.code.as_u16(), 4002),
+        other => panic!("{other:?}"),
+    }
+    server.shutdown(Duration::from_millis(200));
 }
 
 #[test]
@@ -587,7 +669,7 @@ fn a_broadcast_from_a_handler_on_the_same_loop_goes_out_at_once() {
         .route("/room", move |_| Relay(room.clone()))
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let (mut a, _) = hybi_std::connect(&url(addr, "/room")).unwrap();
     let (mut b, _) = hybi_std::connect(&url(addr, "/room")).unwrap();
     assert_eq!(a.read().unwrap(), Message::Text("joined".into()));
@@ -624,7 +706,7 @@ fn a_ping_flood_from_a_peer_that_never_reads_keeps_memory_bounded() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
@@ -683,7 +765,7 @@ fn on_close_comes_once_with_the_peer_s_code_and_a_context_that_refuses_sends() {
         .route("/probe", move |_| CloseProbe(tx.lock().unwrap().clone()))
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let (mut ws, _) = hybi_std::connect(&url(addr, "/probe")).unwrap();
     ws.close(CloseCode(4001), "leaving").unwrap();
     while !matches!(ws.read(), Err(_) | Ok(Message::Close(_))) {}
@@ -739,7 +821,7 @@ fn a_close_stuck_behind_output_a_peer_never_reads_ends_at_the_close_timeout() {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,

@@ -35,7 +35,7 @@ fn echo_server_with(builder: ServerBuilder) -> (Server, SocketAddr, mpsc::Receiv
         .route("/echo", move |_| Echo(tx.lock().unwrap().clone()))
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     (server, addr, rx)
 }
 

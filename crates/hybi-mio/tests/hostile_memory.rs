@@ -91,7 +91,7 @@ fn declared_frames_cost_the_server_its_buffers_only() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let before = settled_live();
     let mut peers = Vec::new();
     for _ in 0..PEERS {

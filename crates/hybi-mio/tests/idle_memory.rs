@@ -37,7 +37,7 @@ fn idle_connections_hold_no_buffers() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let clients = Server::builder().workers(1).start().unwrap();
     let before = rss_kib();
     let (tx, rx) = mpsc::channel();

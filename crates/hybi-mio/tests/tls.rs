@@ -319,7 +319,7 @@ fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
 fn a_mio_client_and_a_mio_server_echo_over_wss_and_close_cleanly() {
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let messages = vec![Ok("hello over tls".to_owned()), Err(vec![0, 1, 2, 255])];
     let heard = run_client(&wss(addr, "localhost"), ca.client_config(), messages);
     assert!(matches!(heard[0], Heard::Open), "{heard:?}");
@@ -339,7 +339,7 @@ fn a_mio_client_and_a_mio_server_echo_over_wss_and_close_cleanly() {
 fn a_hybi_std_client_echoes_over_wss_with_a_mio_server_and_gets_its_pages() {
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let (mut ws, _) = hybi_std::ClientBuilder::new(&wss(addr, "localhost"))
         .tls_config(ca.client_config())
         .connect()
@@ -402,7 +402,7 @@ fn a_mio_client_echoes_over_wss_with_a_hybi_std_server() {
 fn one_mib_messages_go_both_ways_between_mio_ends() {
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let big = pseudo_random(1 << 20, 11);
     let text: String = "tls ".repeat(1 << 18);
     let messages = vec![Err(big.clone()), Ok(text.clone()), Err(big.clone())];
@@ -419,7 +419,7 @@ fn one_mib_messages_go_both_ways_between_mio_ends() {
 fn many_wss_connections_at_once_all_echo() {
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(10));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let event_loop = Server::builder().workers(2).start().unwrap();
     let (tx, rx) = mpsc::channel();
     const N: usize = 200;
@@ -470,7 +470,7 @@ fn a_plain_http_client_on_the_tls_port_is_answered_400_and_dropped() {
     install_logger();
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.write_all(
         b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -494,7 +494,7 @@ fn a_garbage_handshake_is_dropped_at_once_with_a_log_line() {
     install_logger();
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(10));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let mut tcp = TcpStream::connect(addr).unwrap();
     // A handshake record header, then bytes that are no ClientHello.
     let mut garbage = vec![0x16, 0x03, 0x01, 0x00, 0x40];
@@ -518,7 +518,7 @@ fn a_truncated_handshake_is_dropped_when_the_client_leaves() {
     install_logger();
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_secs(10));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let hello = client_hello(&ca);
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.write_all(&hello[..hello.len() / 2]).unwrap();
@@ -535,7 +535,7 @@ fn a_tls_client_that_stalls_mid_handshake_is_dropped_at_the_handshake_timeout() 
     install_logger();
     let (ca, config) = pki();
     let server = tls_server(config, Duration::from_millis(500));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let hello = client_hello(&ca);
     // Half a ClientHello, and a whole one followed by silence (the server's flight
     // goes unanswered).
@@ -570,7 +570,7 @@ fn a_tls_client_on_a_plain_port_says_the_server_is_not_tls() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = plain.local_addr().unwrap();
+    let addr = plain.local_addr();
     let e = connect_error(&wss(addr, "localhost"), ca.client_config());
     assert!(matches!(e, ConnectError::Tls(TlsError::NotTls)), "{e:?}");
     assert!(e.to_string().contains("plain HTTP"), "{e}");
@@ -582,7 +582,7 @@ fn a_certificate_for_another_name_is_refused_with_a_typed_error() {
     install_logger();
     let ca = Ca::new("hybi test CA");
     let server = tls_server(ca.server_config(&["example.test"]), Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let e = connect_error(&wss(addr, "localhost"), ca.client_config());
     assert!(
         matches!(
@@ -602,7 +602,7 @@ fn a_certificate_from_an_untrusted_issuer_is_refused_with_a_typed_error() {
     let (_, config) = pki();
     let stranger = Ca::new("someone else");
     let server = tls_server(config, Duration::from_secs(5));
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let e = connect_error(&wss(addr, "localhost"), stranger.client_config());
     assert!(
         matches!(certificate_error(&e), CertificateError::UnknownIssuer),
@@ -682,7 +682,7 @@ fn a_ws_url_stays_plain_even_with_a_tls_config() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let url = format!("ws://{}/echo", plain.local_addr().unwrap());
+    let url = format!("ws://{}/echo", plain.local_addr());
     let heard = run_client(&url, ca.client_config(), vec![Ok("plain".into())]);
     assert!(
         matches!(&heard[1], Heard::Text(t) if t == "plain"),

@@ -115,10 +115,7 @@ fn an_idle_wss_connection_costs_at_most_40_kib_per_end() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let url = format!(
-        "wss://localhost:{}/echo",
-        server.local_addr().unwrap().port()
-    );
+    let url = format!("wss://localhost:{}/echo", server.local_addr().port());
     let clients = Server::builder().workers(1).start().unwrap();
     let (tx, rx) = mpsc::channel();
     let connect = |tx: &mpsc::Sender<()>| {

@@ -27,6 +27,6 @@ fn main() -> std::io::Result<()> {
         .route("/", |_| Echo)
         .route("/echo", |_| Echo)
         .bind(&addr)?;
-    eprintln!("echo server on ws://{}/ and /echo", server.local_addr()?);
+    eprintln!("echo server on ws://{}/ and /echo", server.local_addr());
     server.run()
 }

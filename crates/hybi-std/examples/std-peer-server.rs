@@ -290,7 +290,7 @@ fn main() -> std::io::Result<()> {
         .bind(&addr)?;
     eprintln!(
         "peer-server (hybi-std) on {scheme}://{}, permessage-deflate {}",
-        server.local_addr()?,
+        server.local_addr(),
         if deflate.is_some() { "on" } else { "off" }
     );
     server.run()

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use hybi::Config;
-use hybi::handshake::{Answer, Decision, Limits, ServerHandshake, UpgradeRequest};
+use hybi::handshake::{
+    Answer, Decision, HttpRequest, Incoming, Limits, ServerHandshake, UpgradeRequest,
+};
 
 use crate::error::{Error, HandshakeError, Result};
 use crate::socket::WebSocket;
@@ -111,17 +113,46 @@ impl Acceptor {
     ) -> Result<WebSocket<S>> {
         let request = match self.read_request(&mut stream, timeout) {
             Ok(r) => r,
-            Err(Error::Handshake(HandshakeError::Request(e))) => {
-                let _ = stream.write_all(&e.response().to_bytes());
-                finish(&mut stream);
-                return Err(Error::Handshake(HandshakeError::Request(e)));
-            }
-            Err(e) => {
-                let _ = stream.shutdown();
-                return Err(e);
-            }
+            Err(e) => return Err(refuse_bad_request(&mut stream, e)),
         };
-        match request.answer_with(&callback(&request), self.config.deflate.as_ref()) {
+        self.answer(stream, &request, callback)
+    }
+
+    /// [`accept_within`](Self::accept_within) for a server that also serves plain HTTP:
+    /// a request without `Upgrade` is answered with `page`'s bytes and the connection
+    /// closed (`Ok(None)`).
+    pub(crate) fn accept_or_answer<S: Stream>(
+        &self,
+        mut stream: S,
+        timeout: Duration,
+        callback: impl FnOnce(&UpgradeRequest) -> Decision,
+        page: impl FnOnce(&HttpRequest) -> Vec<u8>,
+    ) -> Result<Option<WebSocket<S>>> {
+        let mut handshake = ServerHandshake::with_limits(self.limits);
+        let incoming = read_head(&mut stream, timeout, |bytes| {
+            handshake
+                .receive_any(bytes)
+                .map_err(|e| Error::Handshake(HandshakeError::Request(e)))
+        });
+        match incoming {
+            Ok(Incoming::Upgrade(request)) => self.answer(stream, &request, callback).map(Some),
+            Ok(Incoming::Http(request)) => {
+                let _ = stream.write_all(&page(&request));
+                finish(&mut stream);
+                Ok(None)
+            }
+            Err(e) => Err(refuse_bad_request(&mut stream, e)),
+        }
+    }
+
+    /// Answers a valid upgrade request as `callback` decides.
+    fn answer<S: Stream>(
+        &self,
+        mut stream: S,
+        request: &UpgradeRequest,
+        callback: impl FnOnce(&UpgradeRequest) -> Decision,
+    ) -> Result<WebSocket<S>> {
+        match request.answer_with(&callback(request), self.config.deflate.as_ref()) {
             Answer::Upgrade(accepted) => {
                 stream.write_all(&accepted.response().to_bytes())?;
                 stream.flush()?;
@@ -153,6 +184,22 @@ impl Acceptor {
                 .receive(bytes)
                 .map_err(|e| Error::Handshake(HandshakeError::Request(e)))
         })
+    }
+}
+
+/// Reading the request failed: a malformed one is answered with its error's response
+/// before the connection closes; otherwise the stream is shut down.
+fn refuse_bad_request<S: Stream>(stream: &mut S, e: Error) -> Error {
+    match e {
+        Error::Handshake(HandshakeError::Request(e)) => {
+            let _ = stream.write_all(&e.response().to_bytes());
+            finish(stream);
+            Error::Handshake(HandshakeError::Request(e))
+        }
+        e => {
+            let _ = stream.shutdown();
+            e
+        }
     }
 }
 

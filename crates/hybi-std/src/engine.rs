@@ -6,6 +6,8 @@
 //! the engine (a split reader takes a lock) and how to wait for input.
 
 use std::io::{self, ErrorKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -31,6 +33,10 @@ pub(crate) struct Engine<S> {
     /// The stream blocks (split halves need that): a `WouldBlock` from a write is its
     /// write timeout expiring, which breaks the transport like any other failure.
     pub(crate) blocking: bool,
+    /// Set while [`flush`](Self::flush) writes: seen without the lock, it tells a
+    /// sender that would rather not wait (`Peer::try_send`) that the lock may be held
+    /// by a write blocked on a peer that does not read.
+    pub(crate) writing: Arc<AtomicBool>,
 }
 
 /// How a reading side reaches the engine and waits for input.
@@ -91,6 +97,7 @@ impl<S: Stream> Engine<S> {
             ended: false,
             batching: None,
             blocking: false,
+            writing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -132,6 +139,13 @@ impl<S: Stream> Engine<S> {
         if let Some(kind) = self.broken {
             return Err(Error::Io(kind.into()));
         }
+        self.writing.store(true, Ordering::Release);
+        let flushed = self.write_all();
+        self.writing.store(false, Ordering::Release);
+        flushed
+    }
+
+    fn write_all(&mut self) -> Result<()> {
         while let Some(output) = self.conn.transmit() {
             if let Err(e) = output.write_to(&mut self.stream) {
                 if e.kind() != ErrorKind::WouldBlock || self.blocking {

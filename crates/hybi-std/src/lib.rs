@@ -14,7 +14,8 @@
 //!   over, and splits like a `TcpStream`. `tls-native-roots` adds the platform's roots.
 //! - Servers: [`accept`] / [`accept_with`] on a stream you accepted (with
 //!   [`AcceptBackoff`] to keep your accept loop going through `EMFILE` and the like),
-//!   or the thread-per-connection [`Server`] with routes and [`Handler`] callbacks.
+//!   or the thread-per-connection [`Server`] with routes and [`Handler`] callbacks
+//!   (see [The server](#the-server)).
 //! - The socket: [`WebSocket`] reads messages (answering pings, running the keepalive
 //!   and close timers), sends text, binary and fragments, closes with a code and
 //!   reason, and splits into a [`Reader`] and a [`Writer`] for two threads.
@@ -51,7 +52,65 @@
 //! # Ok::<(), hybi_std::Error>(())
 //! ```
 //!
-//! ## Server
+//! ## The server
+//!
+//! [`Server::builder`] gives the same builder as hybi-mio's, over the same route table
+//! ([`adapter::Routes`]):
+//!
+//! - [`route`](ServerBuilder::route) (exact path, without the query) and
+//!   [`fallback`](ServerBuilder::fallback) (every other path; without one, 404) make a
+//!   [`Handler`] per connection;
+//! - [`page`](ServerBuilder::page) answers a plain HTTP `GET` of a path with a body
+//!   and `Connection: close` (a browser client's page, say);
+//! - [`should_upgrade`](ServerBuilder::should_upgrade) decides every upgrade, and
+//!   [`should_upgrade_at`](ServerBuilder::should_upgrade_at) those of one path, first;
+//!   a path with a hook and no route can only be refused (`/admin` → 403);
+//! - [`config`](ServerBuilder::config), [`limits`](ServerBuilder::limits),
+//!   [`handshake_timeout`](ServerBuilder::handshake_timeout),
+//!   [`write_timeout`](ServerBuilder::write_timeout),
+//!   [`high_water`](ServerBuilder::high_water) and `tls`.
+//!
+//! [`bind`](ServerBuilder::bind) gives a [`Server`]: [`local_addr`](Server::local_addr),
+//! then [`run`](Server::run) serves on the calling thread, or [`spawn`](Server::spawn)
+//! on one of its own, returning a [`ServerHandle`] with `local_addr`,
+//! [`peers`](ServerHandle::peers), [`join`](ServerHandle::join) and
+//! [`shutdown(grace)`](ServerHandle::shutdown) (close 1001 to every connection, wait up
+//! to `grace` for the closing handshakes, end the rest). Each connection's [`Peer`]
+//! (named by a [`ConnId`]) sends from any thread; a [`Room`] broadcasts to a set of
+//! them with [`Peer::try_send`], which skips a member that does not keep up instead of
+//! waiting for it (see [`TrySendError`]).
+//!
+//! ```no_run
+//! use hybi_std::{CloseCode, Decision, Handler, Peer, Room, Server};
+//! use std::time::Duration;
+//!
+//! struct Member(Room);
+//! impl Handler for Member {
+//!     fn on_open(&mut self, peer: &Peer) {
+//!         self.0.join(peer);
+//!     }
+//!     fn on_text(&mut self, _peer: &Peer, text: &str) {
+//!         self.0.broadcast(text);
+//!     }
+//!     fn on_close(&mut self, peer: &Peer, _code: CloseCode, _reason: &str) {
+//!         self.0.leave(peer.id());
+//!     }
+//! }
+//!
+//! let room = Room::new();
+//! let server = Server::builder()
+//!     .route("/chat", move |_req| Member(room.clone()))
+//!     .page("/", "text/html; charset=utf-8", &b"<script>/* ... */</script>"[..])
+//!     .should_upgrade_at("/admin", |_req| Decision::reject(403, "not here"))
+//!     .bind("127.0.0.1:9002")?
+//!     .spawn()?;
+//! println!("chat on ws://{}/chat", server.local_addr());
+//! // ...
+//! server.shutdown(Duration::from_secs(5));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Your own accept loop
 //!
 //! ```no_run
 //! use hybi_std::{AcceptBackoff, Error, Message};
@@ -90,6 +149,7 @@ mod engine;
 mod error;
 mod idle;
 mod message;
+mod room;
 mod server;
 mod socket;
 mod split;
@@ -103,7 +163,10 @@ pub use accept::{Acceptor, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use error::{Error, HandshakeError, Result};
 pub use message::{CloseInfo, Message};
-pub use server::{AcceptBackoff, Handler, Peer, Server, ServerBuilder, ServerHandle};
+pub use room::Room;
+pub use server::{
+    AcceptBackoff, ConnId, Handler, Peer, Server, ServerBuilder, ServerHandle, TrySendError,
+};
 pub use socket::WebSocket;
 pub use split::{Reader, Writer};
 pub use stream::{Stream, TryClone, Untimed};

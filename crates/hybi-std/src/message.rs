@@ -75,3 +75,31 @@ impl From<Event<'_>> for Message {
         }
     }
 }
+
+/// A text message (what `Room::broadcast("hello")` sends).
+impl From<&str> for Message {
+    fn from(text: &str) -> Message {
+        Message::Text(text.to_owned())
+    }
+}
+
+/// A text message.
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message::Text(text)
+    }
+}
+
+/// A binary message.
+impl From<&[u8]> for Message {
+    fn from(data: &[u8]) -> Message {
+        Message::Binary(data.to_vec())
+    }
+}
+
+/// A binary message.
+impl From<Vec<u8>> for Message {
+    fn from(data: Vec<u8>) -> Message {
+        Message::Binary(data)
+    }
+}

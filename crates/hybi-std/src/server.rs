@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,22 +13,93 @@ use hybi::handshake::{Limits, UpgradeRequest};
 use hybi::{CloseCode, Config};
 
 use crate::accept::Acceptor;
-use crate::adapter::Routes;
+use crate::adapter::{Pages, Routes};
 use crate::error::{Error, Result};
 use crate::idle::Idle;
 use crate::message::Message;
-use crate::split::Writer;
+use crate::split::{TrySent, Writer};
 use crate::stream::SharedTcp;
 use crate::transport::ServerStream;
 use hybi::handshake::Decision;
+
+/// Identifies a connection within a [`Server`] (never reused while it runs), e.g. as
+/// a key for a chat room's members: what [`Peer::id`] returns. hybi-mio's
+/// `ConnId` plays the same part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// The number (1 for the server's first connection, counting up).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// A handle to one connection, for replying from a callback or sending from any
 /// other thread (a chat room broadcasting to its members, say). Cheap to clone.
 #[derive(Clone)]
 pub struct Peer {
-    id: u64,
+    id: ConnId,
     addr: SocketAddr,
     writer: Writer<ServerStream>,
+    shared: Arc<PeerShared>,
+}
+
+/// What the handles of one connection share beside its writer.
+struct PeerShared {
+    /// Another handle to the connection's stream (the same socket), to end it from
+    /// outside when a shutdown's grace period is over, and to set its write timeout.
+    stream: ServerStream,
+    /// The server's write timeout, restored after a [`Peer::try_send`].
+    write_timeout: Option<Duration>,
+    /// Queued output above which [`Peer::try_send`] refuses.
+    high_water: usize,
+    /// A thread is writing what a [`Peer::try_send`] left queued.
+    flushing: AtomicBool,
+}
+
+/// How long a [`Peer::try_send`] lets the socket take its message before the rest is
+/// left to a background write.
+const TRY_WRITE: Duration = Duration::from_millis(2);
+
+/// Why [`Peer::try_send`] did not send.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// A write to this connection is under way and did not end within 20 ms, perhaps
+    /// blocked on a client that does not read (the socket's buffers are full): the
+    /// message was not queued.
+    Busy,
+    /// More than the server's [`high_water`](ServerBuilder::high_water) mark is queued
+    /// for this connection already: the message was not queued.
+    Full,
+    /// The connection is closed or broken.
+    Closed(Error),
+}
+
+impl std::fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Busy => f.write_str("a write to the peer is under way"),
+            TrySendError::Full => f.write_str("the peer's output queue is full"),
+            TrySendError::Closed(e) => write!(f, "the connection is gone: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrySendError::Closed(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Peer {
@@ -41,8 +112,8 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    /// A number unique to this connection within the server.
-    pub fn id(&self) -> u64 {
+    /// What names this connection within the server.
+    pub fn id(&self) -> ConnId {
         self.id
     }
 
@@ -103,6 +174,84 @@ impl Peer {
     /// Bytes queued for this connection and not yet written.
     pub fn buffered_amount(&self) -> usize {
         self.writer.buffered_amount()
+    }
+
+    /// Sends `message` unless that would wait on this connection: what a broadcast
+    /// uses ([`Room::broadcast`](crate::Room::broadcast)), so that one member that
+    /// does not read cannot stall the broadcaster for the whole write timeout.
+    ///
+    /// The `send_*` methods block until the socket takes the message: from another
+    /// thread, a client that stops reading holds the sender until the write timeout
+    /// drops it (30 s by default). `try_send` instead returns
+    /// [`TrySendError::Busy`] when a write to this connection is under way and does
+    /// not end within 20 ms (at once if it is the background write below), and
+    /// [`TrySendError::Full`] when more than the
+    /// [`high_water`](ServerBuilder::high_water) mark is queued; the message is then
+    /// not sent (skip it, drop the member, or send later). Otherwise it is queued and
+    /// written: what the socket does not take within a couple of milliseconds is
+    /// written by a background thread, during which later `try_send`s are `Busy`; a
+    /// client that never reads is then dropped at the write timeout, as it would be
+    /// by a blocking send. `Ok` means queued, in order with every other send.
+    ///
+    /// [`Message::Text`] and [`Message::Binary`] send a message,
+    /// [`Message::Fragment`] a fragment (its `first` is implied by the stream of
+    /// fragments), [`Message::Ping`] and [`Message::Pong`] those frames, and
+    /// [`Message::Close`] starts the closing handshake.
+    pub fn try_send(&self, message: &Message) -> std::result::Result<(), TrySendError> {
+        if self.shared.flushing.load(Ordering::Acquire) {
+            return Err(TrySendError::Busy);
+        }
+        let write_timeout = self.shared.write_timeout;
+        let short = |stream: &mut ServerStream, on: bool| {
+            let timeout = if on { Some(TRY_WRITE) } else { write_timeout };
+            stream.tcp().set_write_timeout(timeout)
+        };
+        let send = |c: &mut hybi::Connection| match message {
+            Message::Text(t) => c.send_text(t),
+            Message::Binary(b) => c.send_binary(b),
+            Message::Fragment {
+                kind, data, fin, ..
+            } => c.send_fragment(*kind, data, *fin),
+            Message::Ping(p) => c.send_ping(p),
+            Message::Pong(p) => c.send_pong(p),
+            Message::Close(info) => c.close(info.code, &info.reason),
+        };
+        let sent = self
+            .writer
+            .try_send_with(self.shared.high_water, send, short)
+            .map_err(TrySendError::Closed)?;
+        match sent {
+            TrySent::Written => Ok(()),
+            TrySent::Pending => {
+                self.flush_in_background();
+                Ok(())
+            }
+            TrySent::Busy => Err(TrySendError::Busy),
+            TrySent::Full => Err(TrySendError::Full),
+        }
+    }
+
+    /// Writes what a [`try_send`](Self::try_send) left queued on a thread of its own
+    /// (blocking, within the write timeout).
+    fn flush_in_background(&self) {
+        if self.shared.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let writer = self.writer.clone();
+        let shared = Arc::clone(&self.shared);
+        let spawned = thread::Builder::new()
+            .name("hybi-flush".into())
+            .spawn(move || {
+                if let Err(e) = writer.flush() {
+                    log::debug!("a background write failed: {e}");
+                }
+                shared.flushing.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            // The output stays queued for the connection's next write.
+            log::warn!("{}: cannot start a thread to write: {e}", self.addr);
+            self.shared.flushing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -181,8 +330,10 @@ type Factory = dyn Fn(&UpgradeRequest) -> Box<dyn Handler> + Send + Sync;
 /// Builds a [`Server`].
 pub struct ServerBuilder {
     routes: Routes<Box<Factory>>,
+    pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    high_water: usize,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -198,8 +349,10 @@ impl ServerBuilder {
     pub fn new() -> ServerBuilder {
         ServerBuilder {
             routes: Routes::default(),
+            pages: Pages::default(),
             acceptor: Acceptor::new(),
             write_timeout: Some(Duration::from_secs(30)),
+            high_water: 1 << 20,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -217,14 +370,70 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves every path that has no route of its own.
+    pub fn fallback<H, F>(mut self, factory: F) -> ServerBuilder
+    where
+        H: Handler,
+        F: Fn(&UpgradeRequest) -> H + Send + Sync + 'static,
+    {
+        self.routes
+            .set_fallback(Box::new(move |req| Box::new(factory(req))));
+        self
+    }
+
+    /// Serves a plain HTTP page at `path` to requests that are not WebSocket upgrades
+    /// (a browser fetching the page that then opens a WebSocket, say): `GET` gets the
+    /// body (`HEAD` its head), another method 405; the answer carries `Connection:
+    /// close` and the connection ends once it is written. A plain request to a
+    /// WebSocket path without a page gets 426, any other 404.
+    pub fn page(
+        mut self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Arc<[u8]>>,
+    ) -> ServerBuilder {
+        self.pages.insert(path, content_type, body.into());
+        self
+    }
+
     /// A hook that sees every request to a known route before it is upgraded and may
     /// reject it (status, headers, body) or accept it with a subprotocol and extra
-    /// headers.
+    /// headers. A path's own hook ([`should_upgrade_at`](Self::should_upgrade_at))
+    /// runs first.
     pub fn should_upgrade(
         mut self,
         hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
     ) -> ServerBuilder {
         self.routes.set_hook(Box::new(hook));
+        self
+    }
+
+    /// A hook for upgrade requests to `path` alone, run before the global
+    /// [`should_upgrade`](Self::should_upgrade) hook: its rejection is the answer; if
+    /// it accepts, the global hook may still reject, and otherwise the path hook's
+    /// subprotocol and headers are used.
+    ///
+    /// `path` needs no [`route`](Self::route): a hook alone rejects requests to a path
+    /// without a dummy handler. If such a hook accepts, the request goes on to the
+    /// [`fallback`](Self::fallback), or is answered 404 without one (the rule of
+    /// [`Routes::decide`](crate::adapter::Routes::decide), which hybi-mio's builder
+    /// shares).
+    ///
+    /// ```no_run
+    /// use hybi_std::{Decision, Server};
+    /// # struct Echo; impl hybi_std::Handler for Echo {}
+    /// let server = Server::builder()
+    ///     .fallback(|_req| Echo)
+    ///     .should_upgrade_at("/admin", |_req| Decision::reject(403, "not here"))
+    ///     .bind("127.0.0.1:9002")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn should_upgrade_at(
+        mut self,
+        path: &str,
+        hook: impl Fn(&UpgradeRequest) -> Decision + Send + Sync + 'static,
+    ) -> ServerBuilder {
+        self.routes.set_hook_at(path, Box::new(hook));
         self
     }
 
@@ -267,21 +476,35 @@ impl ServerBuilder {
         self
     }
 
+    /// Queued output per connection above which [`Peer::try_send`] (and so a
+    /// [`Room`](crate::Room) broadcast) refuses with [`TrySendError::Full`] (default
+    /// 1 MiB). The blocking `send_*` methods wait instead. hybi-mio's `high_water` is
+    /// the same mark for its sends.
+    pub fn high_water(mut self, bytes: usize) -> ServerBuilder {
+        self.high_water = bytes;
+        self
+    }
+
     /// Binds the listening socket (the first of `addr`'s addresses that binds), with a
     /// listen backlog of 4,096 so that a burst of connections arriving faster than the
     /// accept loop takes them waits in the kernel instead of being dropped and retried
     /// seconds later (`std::net::TcpListener::bind` asks for 128).
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = crate::adapter::listen(addr)?;
+        let addr = listener.local_addr()?;
         Ok(Server {
             listener,
+            addr,
             inner: Arc::new(Inner {
                 routes: self.routes,
+                pages: self.pages,
                 acceptor: self.acceptor,
                 write_timeout: self.write_timeout,
+                high_water: self.high_water,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
-                peers: Mutex::new(HashMap::new()),
+                conns: Mutex::new(Conns::default()),
+                ended: Condvar::new(),
                 next_id: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
                 idle: Idle::new(KEEP_IDLE_THREADS, IDLE_THREAD_LINGER),
@@ -292,15 +515,29 @@ impl ServerBuilder {
 
 struct Inner {
     routes: Routes<Box<Factory>>,
+    pages: Pages,
     acceptor: Acceptor,
     write_timeout: Option<Duration>,
+    high_water: usize,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
-    peers: Mutex<HashMap<u64, Peer>>,
+    conns: Mutex<Conns>,
+    /// Signalled whenever a connection ends.
+    ended: Condvar,
     next_id: AtomicU64,
     stopping: AtomicBool,
     /// Connection threads waiting for their next connection.
     idle: Idle<(TcpStream, SocketAddr)>,
+}
+
+/// The open connections.
+#[derive(Default)]
+struct Conns {
+    /// Every connection from `on_open` to `on_close`.
+    peers: HashMap<ConnId, Peer>,
+    /// Connections upgraded and not yet ended: the peers, and those past `on_close`
+    /// finishing their closing handshake.
+    live: usize,
 }
 
 /// At most this many threads wait for a new connection after theirs ended.
@@ -329,6 +566,7 @@ const IDLE_THREAD_LINGER: Duration = Duration::from_secs(10);
 /// ```
 pub struct Server {
     listener: TcpListener,
+    addr: SocketAddr,
     inner: Arc<Inner>,
 }
 
@@ -338,15 +576,17 @@ impl Server {
         ServerBuilder::new()
     }
 
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The address the server listens on (the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    /// Accepts connections until [`ServerHandle::shutdown`] (or an accept error that
-    /// does not pass, see [`AcceptBackoff`]), each on its own thread. A thread whose
-    /// connection ended waits up to 10 s for the next one (64 threads at most wait), so
-    /// a stream of short connections does not start a thread for each.
+    /// Serves on the calling thread: accepts connections until
+    /// [`ServerHandle::shutdown`] (or an accept error that does not pass, see
+    /// [`AcceptBackoff`]), each on its own thread. A thread whose connection ended
+    /// waits up to 10 s for the next one (64 threads at most wait), so a stream of
+    /// short connections does not start a thread for each. (hybi-mio's `Server::run`
+    /// blocks the same way, on loops it started at `bind`.)
     pub fn run(self) -> io::Result<()> {
         let mut backoff = AcceptBackoff::new();
         loop {
@@ -374,9 +614,11 @@ impl Server {
         Ok(())
     }
 
-    /// Runs the server on a background thread.
+    /// Runs the server on a background thread, returning the handle that stops it
+    /// (with the methods of hybi-mio's `Server`: `local_addr`, `shutdown(grace)`,
+    /// `join`).
     pub fn spawn(self) -> io::Result<ServerHandle> {
-        let addr = self.local_addr()?;
+        let addr = self.addr;
         let inner = Arc::clone(&self.inner);
         let thread = thread::Builder::new()
             .name("hybi-accept".into())
@@ -557,24 +799,58 @@ pub struct ServerHandle {
     thread: Option<thread::JoinHandle<io::Result<()>>>,
 }
 
+/// After a shutdown's grace period, how long connections ended from outside have to
+/// finish their `on_close`.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Handles to every open connection (for broadcasting, say).
+    /// Handles to every open connection (for broadcasting, say; see also
+    /// [`Room`](crate::Room)).
     pub fn peers(&self) -> Vec<Peer> {
-        lock_peers(&self.inner).values().cloned().collect()
+        lock_conns(&self.inner).peers.values().cloned().collect()
     }
 
-    /// Stops accepting and sends close 1001 ("going away") to every connection; their
-    /// threads end as the clients answer (or the close timeout passes).
-    pub fn shutdown(mut self) {
-        self.stop();
+    /// Graceful shutdown: stops accepting, sends close 1001 ("going away") to every
+    /// connection and waits up to `grace` for their closing handshakes (and their
+    /// `on_close`). Connections still open then are ended (their socket shut down:
+    /// `on_close` gets 1006), and it returns once they are gone, or a second later.
+    /// A connection still in its opening handshake is closed with 1001 as soon as it
+    /// opens. The same as hybi-mio's `Server::shutdown`.
+    pub fn shutdown(mut self, grace: Duration) {
+        let mut busy = self.stop();
+        let deadline = Instant::now() + grace;
+        // A connection busy writing when the close was sent gets it once it is free.
+        while !busy.is_empty() && Instant::now() < deadline {
+            self.wait_for_connections((Instant::now() + BUSY_RETRY).min(deadline));
+            busy.retain(|peer| !going_away(peer));
+        }
+        if !self.wait_for_connections(deadline) {
+            for peer in lock_conns(&self.inner).peers.values() {
+                let _ = peer.shared.stream.tcp().shutdown(std::net::Shutdown::Both);
+            }
+            self.wait_for_connections(Instant::now() + AFTER_GRACE);
+        }
     }
 
-    fn stop(&mut self) {
+    /// Blocks until the accept loop ends: after an accept error that does not pass
+    /// (returned), since [`shutdown`](Self::shutdown) takes the handle. For a server
+    /// meant to run until the process ends; hybi-mio's `Server::join` alike.
+    pub fn join(mut self) -> io::Result<()> {
+        match self.thread.take().map(thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the accept loop panicked")),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting and sends close 1001 to every connection; returns those it
+    /// could not send it to yet (busy writing).
+    fn stop(&mut self) -> Vec<Peer> {
         self.inner.stopping.store(true, Ordering::Release);
         self.inner.idle.close();
         // Wake the accept loop.
@@ -582,22 +858,54 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for peer in lock_peers(&self.inner).values() {
-            let _ = peer.close(CloseCode::GOING_AWAY, "server shutting down");
+        let conns = lock_conns(&self.inner);
+        let peers = conns.peers.values();
+        peers.filter(|peer| !going_away(peer)).cloned().collect()
+    }
+
+    /// Waits until no connection is open, or `deadline`: true if none is.
+    fn wait_for_connections(&self, deadline: Instant) -> bool {
+        let mut conns = lock_conns(&self.inner);
+        while conns.live > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            conns = match self.inner.ended.wait_timeout(conns, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
+        true
     }
 }
 
 impl Drop for ServerHandle {
+    /// Dropping the handle stops accepting and sends close 1001 to every connection
+    /// not busy writing, without waiting for them (see [`shutdown`](Self::shutdown)).
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.stop();
+            let _ = self.stop();
         }
     }
 }
 
-fn lock_peers(inner: &Inner) -> std::sync::MutexGuard<'_, HashMap<u64, Peer>> {
-    inner.peers.lock().unwrap_or_else(|p| p.into_inner())
+/// Sends close 1001 to `peer` unless a write to it is under way (a client that does
+/// not read would hold the shutdown for the write timeout; it is ended at the grace
+/// period instead). False if it was busy.
+fn going_away(peer: &Peer) -> bool {
+    let close = Message::Close(crate::CloseInfo {
+        code: CloseCode::GOING_AWAY,
+        reason: "server shutting down".into(),
+    });
+    !matches!(peer.try_send(&close), Err(TrySendError::Busy))
+}
+
+/// How often a shutdown tries again to send close 1001 to a busy connection.
+const BUSY_RETRY: Duration = Duration::from_millis(20);
+
+fn lock_conns(inner: &Inner) -> MutexGuard<'_, Conns> {
+    inner.conns.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A connection thread: serves its first connection, then those handed to it while
@@ -649,19 +957,35 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     };
     let left = inner.acceptor.timeout().saturating_sub(started.elapsed());
     let mut factory = None;
-    let accepted = inner.acceptor.accept_within(stream, left, |req| {
-        let (decision, route) = inner.routes.decide(req);
-        factory = route.map(|make| make(req));
-        decision
-    });
+    let accepted = inner.acceptor.accept_or_answer(
+        stream,
+        left,
+        |req| {
+            let (decision, route) = inner.routes.decide(req);
+            factory = route.map(|make| make(req));
+            decision
+        },
+        |req| {
+            let websocket_at = inner.routes.contains(req.path());
+            inner.pages.answer(req, websocket_at)
+        },
+    );
     let ws = match accepted {
-        Ok(ws) => ws,
+        Ok(Some(ws)) => ws,
+        Ok(None) => return, // a plain HTTP request, answered
         Err(e) => {
             log::debug!("{addr}: handshake failed: {e}");
             return;
         }
     };
     let Some(mut handler) = factory else { return };
+    let stream_handle = match crate::stream::TryClone::try_clone(ws.get_ref()) {
+        Ok(handle) => handle,
+        Err(e) => {
+            log::warn!("{addr}: cannot share the stream: {e}");
+            return;
+        }
+    };
     let (mut reader, writer) = match ws.split() {
         Ok(halves) => halves,
         Err(e) => {
@@ -672,9 +996,28 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
     // Replies sent from the callbacks of messages that arrived together go out in one
     // write; the loop below reads again after every callback.
     reader.batch_replies(true);
-    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-    let peer = Peer { id, addr, writer };
-    lock_peers(inner).insert(id, peer.clone());
+    let id = ConnId(inner.next_id.fetch_add(1, Ordering::Relaxed));
+    let peer = Peer {
+        id,
+        addr,
+        writer,
+        shared: Arc::new(PeerShared {
+            stream: stream_handle,
+            write_timeout: inner.write_timeout,
+            high_water: inner.high_water,
+            flushing: AtomicBool::new(false),
+        }),
+    };
+    let registered = {
+        let mut conns = lock_conns(inner);
+        conns.peers.insert(id, peer.clone());
+        conns.live += 1;
+        // A shutdown that began during the handshake has not seen this peer.
+        if inner.stopping.load(Ordering::Acquire) {
+            let _ = going_away(&peer);
+        }
+        Registered { inner, id }
+    };
     handler.on_open(&peer);
     let (code, reason) = loop {
         match reader.read() {
@@ -688,10 +1031,28 @@ fn serve(inner: &Inner, stream: TcpStream, addr: SocketAddr) {
             Err(e) => break (CloseCode::ABNORMAL, e.to_string()),
         }
     };
-    lock_peers(inner).remove(&id);
+    lock_conns(inner).peers.remove(&id);
     handler.on_close(&peer, code, &reason);
     // Let the closing handshake finish (the server closes TCP first).
     let _ = reader.read();
+    drop((reader, peer, registered));
+}
+
+/// A connection counted among the open ones until this is dropped, even by a panic in
+/// one of its callbacks (a shutdown would otherwise wait for it to its grace period).
+struct Registered<'a> {
+    inner: &'a Inner,
+    id: ConnId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut conns = lock_conns(self.inner);
+        conns.peers.remove(&self.id);
+        conns.live = conns.live.saturating_sub(1);
+        drop(conns);
+        self.inner.ended.notify_all();
+    }
 }
 
 #[cfg(test)]
@@ -932,7 +1293,7 @@ mod tests {
             .route("/", |_| Quiet)
             .bind("127.0.0.1:0")
             .unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr();
         let files = exhaust_descriptors();
         let client = TcpStream::connect(addr).unwrap();
         let server = server.spawn().unwrap();
@@ -952,6 +1313,6 @@ mod tests {
         assert_eq!(warnings, 1, "one warning for the episode");
         assert_eq!(logged("hybi-accept", log::Level::Info, "accepting"), 1);
         drop(connected);
-        server.shutdown();
+        server.shutdown(Duration::from_secs(1));
     }
 }

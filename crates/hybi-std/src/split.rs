@@ -6,7 +6,8 @@
 //! writer, a pong from the reader) therefore never interleave mid-frame.
 
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -39,6 +40,8 @@ fn lock<S>(shared: &Mutex<Engine<S>>) -> MutexGuard<'_, Engine<S>> {
 /// The receiving half of a split [`WebSocket`](crate::WebSocket).
 pub struct Reader<S> {
     shared: Arc<Mutex<Engine<S>>>,
+    /// The engine's [`writing`](Engine::writing) flag, for the writers it hands out.
+    writing: Arc<AtomicBool>,
     stream: S,
     buf: Vec<u8>,
     /// Reading straight into the engine (see [`Reader::fill`]).
@@ -56,14 +59,36 @@ pub struct Reader<S> {
 /// of threads may send.
 pub struct Writer<S> {
     shared: Arc<Mutex<Engine<S>>>,
+    /// The engine's [`writing`](Engine::writing) flag, read without the lock.
+    writing: Arc<AtomicBool>,
 }
 
 impl<S> Clone for Writer<S> {
     fn clone(&self) -> Self {
         Writer {
             shared: Arc::clone(&self.shared),
+            writing: Arc::clone(&self.writing),
         }
     }
+}
+
+/// How long [`Writer::try_send_with`] waits for the engine's lock (held by a write, by
+/// the reader feeding bytes, by another sender queueing) before giving up.
+const TRY_LOCK_WAIT: Duration = Duration::from_millis(20);
+
+/// What [`Writer::try_send_with`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TrySent {
+    /// Queued and written.
+    Written,
+    /// Queued; the socket took only part of it within the short write: the rest
+    /// waits for a [`Writer::flush`].
+    Pending,
+    /// Not queued: a write to this connection is under way (perhaps blocked on a
+    /// peer that does not read).
+    Busy,
+    /// Not queued: more than the limit is queued already.
+    Full,
 }
 
 pub(crate) fn split<S: Stream>(
@@ -73,10 +98,12 @@ pub(crate) fn split<S: Stream>(
     stream_timeout: ReadTimeout,
 ) -> (Reader<S>, Writer<S>) {
     engine.blocking = true;
+    let writing = Arc::clone(&engine.writing);
     let shared = Arc::new(Mutex::new(engine));
     (
         Reader {
             shared: Arc::clone(&shared),
+            writing: Arc::clone(&writing),
             stream: reader,
             buf: vec![0; FIRST_READ_CHUNK],
             bulk: false,
@@ -85,7 +112,7 @@ pub(crate) fn split<S: Stream>(
             read_timeout,
             stream_timeout,
         },
-        Writer { shared },
+        Writer { shared, writing },
     )
 }
 
@@ -167,6 +194,7 @@ impl<S: Stream> Reader<S> {
     pub fn writer(&self) -> Writer<S> {
         Writer {
             shared: Arc::clone(&self.shared),
+            writing: Arc::clone(&self.writing),
         }
     }
 }
@@ -246,5 +274,72 @@ impl<S: Stream> Writer<S> {
     /// Bytes queued and not yet written.
     pub fn buffered_amount(&self) -> usize {
         lock(&self.shared).conn.buffered_output()
+    }
+
+    /// Queues a message with `send` unless that would wait on a write: when a write
+    /// to this connection (which may be blocked for the whole write timeout on a peer
+    /// that does not read) or anything else holds the lock for longer than
+    /// [`TRY_LOCK_WAIT`], [`TrySent::Busy`]; when more than `limit` bytes are queued
+    /// already, [`TrySent::Full`]. Once queued, the output is written with `short`
+    /// turned on around the write (a short write timeout on the socket, which `short`
+    /// sets and clears): what the socket does not take in that time stays queued
+    /// ([`TrySent::Pending`]) for [`flush`](Self::flush).
+    pub(crate) fn try_send_with(
+        &self,
+        limit: usize,
+        send: impl FnOnce(&mut Connection) -> std::result::Result<(), hybi::SendError>,
+        short: impl Fn(&mut S, bool) -> io::Result<()>,
+    ) -> Result<TrySent> {
+        let started = StdInstant::now();
+        let mut engine = loop {
+            // Never block on the lock: its holder may be a write stuck on a peer that
+            // does not read. A write that ends soon (a reply from the connection's own
+            // thread) is waited for, briefly.
+            if !self.writing.load(Ordering::Acquire) {
+                match self.shared.try_lock() {
+                    Ok(engine) => break engine,
+                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+            if started.elapsed() >= TRY_LOCK_WAIT {
+                return Ok(TrySent::Busy);
+            }
+            thread::sleep(Duration::from_micros(50));
+        };
+        if engine.conn.buffered_output() > limit {
+            return Ok(TrySent::Full);
+        }
+        send(&mut engine.conn)?;
+        if engine.batching == Some(thread::current().id())
+            && engine.conn.buffered_output() < BATCH_OUTPUT
+        {
+            // A reply from the connection's own callback: written with its batch.
+            return Ok(TrySent::Written);
+        }
+        short(&mut engine.stream, true)?;
+        engine.blocking = false;
+        let flushed = engine.flush();
+        engine.blocking = true;
+        let restored = short(&mut engine.stream, false);
+        match flushed {
+            Ok(()) => restored.map(|()| TrySent::Written).map_err(Into::into),
+            Err(crate::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                restored?;
+                Ok(TrySent::Pending)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes everything queued, blocking (within the stream's write timeout: a
+    /// failure breaks the connection, as for any send).
+    pub(crate) fn flush(&self) -> Result<()> {
+        lock(&self.shared).flush()
     }
 }

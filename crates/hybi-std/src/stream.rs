@@ -126,6 +126,11 @@ impl SharedTcp {
     pub(crate) fn new(stream: TcpStream) -> SharedTcp {
         SharedTcp(Arc::new(stream))
     }
+
+    /// The socket.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.0
+    }
 }
 
 impl Read for SharedTcp {

@@ -135,3 +135,14 @@ pub(crate) enum ServerStream {
 }
 
 delegate!(ServerStream, SharedTcp);
+
+impl ServerStream {
+    /// The TCP socket underneath (for its options, and to end it from outside).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            ServerStream::Plain(s) => s.tcp(),
+            #[cfg(feature = "tls")]
+            ServerStream::Tls(s) => s.tcp(),
+        }
+    }
+}

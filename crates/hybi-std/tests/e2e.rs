@@ -751,7 +751,7 @@ fn shutdown_sends_1001_to_every_connection() {
         ws.send_text("x").unwrap();
         ws.read().unwrap();
     }
-    server.shutdown();
+    server.shutdown(Duration::from_secs(1));
     for ws in &mut clients {
         ws.set_read_timeout(Some(Duration::from_secs(5)));
         match ws.read().unwrap() {
@@ -954,7 +954,7 @@ fn a_burst_of_connects_waits_in_the_listen_queue() {
         .route("/echo", |_| Echo)
         .bind("127.0.0.1:0")
         .unwrap();
-    let addr = server.local_addr().unwrap();
+    let addr = server.local_addr();
     let streams: Vec<TcpStream> = (0..400)
         .map(|i| {
             TcpStream::connect_timeout(&addr, Duration::from_millis(900))
@@ -969,5 +969,205 @@ fn a_burst_of_connects_waits_in_the_listen_queue() {
     ws.read_exact(&mut reply).unwrap();
     assert_eq!(reply, [0x81, 2, b'h', b'i']);
     drop(streams);
-    handle.shutdown();
+    handle.shutdown(Duration::from_secs(1));
+}
+
+/// Sends a plain HTTP request and reads the whole answer (the server closes).
+fn http(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn pages_a_fallback_and_per_path_hooks() {
+    let server = start(
+        Server::builder()
+            .route("/echo", |_| Echo)
+            .fallback(|_| Closer)
+            .page("/", "text/html; charset=utf-8", &b"<h1>hello</h1>"[..])
+            .should_upgrade_at("/deny", |_| Decision::reject(403, "not here"))
+            .should_upgrade_at("/echo", |req| {
+                match req.protocols().iter().any(|p| p == "v2") {
+                    true => Decision::accept().with_protocol("v2"),
+                    false => Decision::reject(400, "v2 only"),
+                }
+            })
+            .should_upgrade(|req| match req.origin() {
+                Some("https://evil.example") => Decision::reject(401, "bad origin"),
+                _ => Decision::accept(),
+            }),
+    );
+    let addr = server.local_addr();
+    let status = |err: Error| match err {
+        Error::Handshake(e) => e.status(),
+        other => panic!("{other:?}"),
+    };
+
+    // The path's own hook first: its accept (with its subprotocol), its refusal.
+    let (mut ws, response) = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v1")
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("v2"));
+    ws.send_text("hi").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("hi".into()));
+    let refused = hybi_std::connect(&url(addr, "/echo")).unwrap_err();
+    assert_eq!(status(refused), Some(400));
+    // Then the global hook, which may still refuse.
+    let evil = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .header("Origin", "https://evil.example")
+        .connect()
+        .unwrap_err();
+    assert_eq!(status(evil), Some(401));
+    // A hook without a route rejects, though the fallback serves every other path.
+    assert_eq!(
+        status(hybi_std::connect(&url(addr, "/deny")).unwrap_err()),
+        Some(403)
+    );
+    let (mut ws, _) = hybi_std::connect(&url(addr, "/anything")).unwrap();
+    ws.send_text("bye?").unwrap();
+    match ws.read() {
+        Ok(Message::Close(info)) => assert_eq!(info.code.as_u16(), 4002),
+        other => panic!("{other:?}"),
+    }
+
+    // Pages: plain HTTP on a page path gets the body and `Connection: close`.
+    let page = http(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Connection: close\r\n"), "{page}");
+    assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert!(page.ends_with("\r\n\r\n<h1>hello</h1>"), "{page}");
+    let head = http(addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"));
+    let post = http(
+        addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let plain = http(addr, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.starts_with("HTTP/1.1 426"), "{plain}");
+    assert!(http(addr, "GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400"));
+    // The server goes on after all of them.
+    let (mut ws, _) = ClientBuilder::new(&url(addr, "/echo"))
+        .protocol("v2")
+        .connect()
+        .unwrap();
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+}
+
+#[test]
+fn without_a_fallback_a_path_whose_hook_accepts_gets_404() {
+    let server = start(
+        Server::builder()
+            .route("/echo", |_| Echo)
+            .should_upgrade_at("/hooked", |_| Decision::accept()),
+    );
+    let addr = server.local_addr();
+    match hybi_std::connect(&url(addr, "/hooked")).unwrap_err() {
+        Error::Handshake(e) => assert_eq!(e.status(), Some(404)),
+        other => panic!("{other:?}"),
+    }
+    let plain = http(addr, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.starts_with("HTTP/1.1 404"), "{plain}");
+}
+
+/// Waits (at most 5 s) until the server holds `n` connections.
+fn wait_for_peers(server: &ServerHandle, n: usize) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while server.peers().len() != n {
+        assert!(Instant::now() < until, "{} peers", server.peers().len());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn shutdown_returns_once_every_closing_handshake_is_done() {
+    let (tx, rx) = mpsc::channel();
+    let server = start(Server::builder().route("/report", move |_| Report(tx.clone())));
+    let addr = server.local_addr();
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (mut ws, _) = hybi_std::connect(&url(addr, "/report")).unwrap();
+            std::thread::spawn(move || {
+                ws.set_read_timeout(Some(Duration::from_secs(10)));
+                loop {
+                    match ws.read() {
+                        Ok(Message::Close(info)) => return info.code,
+                        Ok(_) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for_peers(&server, 3);
+    let started = Instant::now();
+    server.shutdown(Duration::from_secs(60));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "waited {took:?} for answering clients"
+    );
+    for client in clients {
+        assert_eq!(client.join().unwrap(), CloseCode::GOING_AWAY);
+    }
+    // Every on_close ran before shutdown returned.
+    let seen: Vec<u16> = rx.try_iter().map(|(code, _)| code).collect();
+    assert_eq!(seen, [1001, 1001, 1001]);
+}
+
+#[test]
+fn shutdown_ends_connections_that_do_not_answer_at_the_grace_period() {
+    let (tx, rx) = mpsc::channel();
+    let server = start(Server::builder().route("/report", move |_| Report(tx.clone())));
+    let addr = server.local_addr();
+    // Completes its handshake, then never reads nor answers the close.
+    let _silent = raw_client(addr, "/report");
+    wait_for_peers(&server, 1);
+    let grace = Duration::from_millis(300);
+    let started = Instant::now();
+    server.shutdown(grace);
+    let took = started.elapsed();
+    assert!(
+        took >= grace,
+        "returned after {took:?}, before the grace period"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Ended from outside: no close handshake.
+    let (code, _) = rx
+        .try_recv()
+        .expect("on_close ran before shutdown returned");
+    assert_eq!(code, 1006);
+    assert!(TcpStream::connect(addr).is_err(), "no longer listening");
+}
+
+/// Panics on the first message.
+struct Panics;
+impl Handler for Panics {
+    fn on_text(&mut self, _peer: &Peer, _text: &str) {
+        panic!("a handler bug (expected by the test)");
+    }
+}
+
+#[test]
+fn a_handler_that_panics_does_not_hold_a_shutdown() {
+    let server = start(Server::builder().route("/panics", |_| Panics));
+    let (mut ws, _) = hybi_std::connect(&url(server.local_addr(), "/panics")).unwrap();
+    wait_for_peers(&server, 1);
+    ws.send_text("boom").unwrap();
+    wait_for_peers(&server, 0);
+    let started = Instant::now();
+    server.shutdown(Duration::from_secs(60));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

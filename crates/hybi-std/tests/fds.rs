@@ -43,5 +43,5 @@ fn a_server_connection_holds_one_file_descriptor() {
     }
     assert_eq!(held, 2 * n, "descriptors for {n} connections, both ends");
     drop(clients);
-    server.shutdown();
+    server.shutdown(Duration::from_secs(1));
 }

@@ -107,7 +107,7 @@ fn declared_frames_cost_the_server_its_buffers_only() {
         grown / PEERS / 1024
     );
     drop(peers);
-    server.shutdown();
+    server.shutdown(Duration::from_secs(1));
 }
 
 #[test]

@@ -676,3 +676,130 @@ fn a_write_to_a_tls_peer_that_does_not_read_times_out_and_loses_nothing() {
     assert_eq!(count, Message::Text(sent.to_string()));
     assert_eq!(peer.join().unwrap(), sent);
 }
+
+/// Joins the room on open, leaves it on close.
+struct Member(hybi_std::Room);
+impl Handler for Member {
+    fn on_open(&mut self, peer: &Peer) {
+        self.0.join(peer);
+    }
+    fn on_close(&mut self, peer: &Peer, _: CloseCode, _: &str) {
+        self.0.leave(peer.id());
+    }
+}
+
+/// Over TLS too, a member that never reads is skipped by a broadcast (the records
+/// rustls could not write make it busy) and the others get every message at once.
+#[test]
+fn a_room_over_tls_skips_a_member_that_never_reads() {
+    let (ca, config) = pki();
+    let room = hybi_std::Room::new();
+    let members = room.clone();
+    let server = Server::builder()
+        .route("/room", move |_| Member(members.clone()))
+        .tls(config)
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let addr = server.local_addr();
+    let url = wss(addr, "localhost", "/room");
+    let wait_for = |n: usize| {
+        let until = Instant::now() + Duration::from_secs(5);
+        while room.len() != n {
+            assert!(Instant::now() < until, "{} members", room.len());
+            thread::sleep(Duration::from_millis(5));
+        }
+    };
+
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(16 << 10).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let tls = TlsStream::connect(
+        socket.into(),
+        "localhost",
+        ca.client_config(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let (_silent, _) = ClientBuilder::new(&url).connect_with_stream(tls).unwrap();
+    wait_for(1);
+    let slow = room.members().pop().unwrap();
+
+    let (mut fast, _) = ClientBuilder::new(&url)
+        .tls_config(ca.client_config())
+        .connect()
+        .unwrap();
+    wait_for(2);
+    let (texts_tx, texts) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        loop {
+            match fast.read() {
+                Ok(Message::Text(t)) if t == "done" => return,
+                Ok(Message::Text(t)) => texts_tx.send(t).unwrap(),
+                Ok(_) => {}
+                Err(e) => panic!("the fast member: {e}"),
+            }
+        }
+    });
+
+    let big = vec![7u8; 64 << 10];
+    let probe = Message::from("probe");
+    // Until it has refused many in a row (the kernel may grow a send buffer a while).
+    let mut refused = 0;
+    for _ in 0..2_000 {
+        room.broadcast(big.as_slice());
+        refused = if slow.try_send(&probe).is_err() {
+            refused + 1
+        } else {
+            0
+        };
+        if refused == 50 {
+            break;
+        }
+    }
+    assert_eq!(refused, 50, "the silent member's buffers never filled");
+    let caught_up = Instant::now() + Duration::from_secs(10);
+    'sync: loop {
+        assert!(
+            Instant::now() < caught_up,
+            "the fast member never caught up"
+        );
+        room.broadcast("sync");
+        while let Ok(t) = texts.recv_timeout(Duration::from_millis(200)) {
+            if t == "sync" {
+                break 'sync;
+            }
+        }
+    }
+    let skipped_before = room.skipped();
+    for i in 0..50 {
+        let started = Instant::now();
+        assert!(room.broadcast(format!("m{i}")) >= 1, "broadcast {i}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        loop {
+            let t = texts.recv_timeout(Duration::from_secs(5)).unwrap();
+            if t != "sync" {
+                assert_eq!(t, format!("m{i}"));
+                break;
+            }
+        }
+    }
+    assert!(
+        room.skipped() > skipped_before,
+        "the silent member was skipped"
+    );
+    room.broadcast("done");
+    reader.join().unwrap();
+    let started = Instant::now();
+    server.shutdown(Duration::from_millis(200));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

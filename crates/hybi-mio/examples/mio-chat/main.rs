@@ -72,8 +72,7 @@ fn main() -> std::io::Result<()> {
         .route("/echo", |_| Echo)
         .bind(&addr)?;
     eprintln!("chat on {scheme}://{addr}/ (WebSockets at /chat and /echo)");
-    server.join();
-    Ok(())
+    server.run()
 }
 
 /// Serves over TLS with the chain in `cert` and the key in `key` (PEM files); exits
