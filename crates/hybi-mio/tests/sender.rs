@@ -367,7 +367,7 @@ fn a_client_runs_without_a_server_and_its_loop_ends_with_its_connection() {
         .route("/echo", move |_| Echo(ended.clone()))
         .bind("127.0.0.1:0")
         .unwrap();
-    let url = format!("ws://{}/echo", server.local_addr().unwrap());
+    let url = format!("ws://{}/echo", server.local_addr());
 
     let (inner, seen) = Probe::new(None);
     let client = hybi_mio::connect(&url, CloseAfter { left: 3, inner }).unwrap();
