@@ -71,37 +71,55 @@ impl Room {
         self.0.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new member: its number, its queue, and how many are online with it.
+    /// A new member: its number, its queue, and how many are online with it. The
+    /// others hear of it in the same step, so every count arrives in order.
     fn join(&self) -> (u64, mpsc::Receiver<Arc<str>>, usize) {
         let n = self.0.guests.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut queues = self.queues();
         queues.insert(n, tx);
-        (n, rx, queues.len())
+        let online = queues.len();
+        broadcast(&mut queues, notice("join", &guest(n), online), Some(n));
+        (n, rx, online)
     }
 
-    /// Takes member `n` out of the room (if still in it); how many are left.
-    fn leave(&self, n: u64) -> usize {
+    /// Takes member `n` out of the room (if still in it) and tells the others.
+    fn leave(&self, n: u64) {
         let mut queues = self.queues();
         queues.remove(&n);
-        queues.len()
+        let online = queues.len();
+        broadcast(&mut queues, notice("leave", &guest(n), online), None);
     }
 
-    /// Puts `message` in the queue of every member but `except`, without waiting:
-    /// a member whose queue is full is dropped from the room (its task, once it has
-    /// written what its queue holds, sees the queue end, closes its connection and
-    /// announces that it left).
+    /// Puts `message` in the queue of every member but `except` (see [`broadcast`]).
     fn broadcast(&self, message: String, except: Option<u64>) {
-        let message: Arc<str> = message.into();
-        self.queues().retain(|&n, queue| {
-            let full = Some(n) != except
-                && matches!(
-                    queue.try_send(Arc::clone(&message)),
-                    Err(mpsc::error::TrySendError::Full(_))
-                );
-            !full
-        });
+        broadcast(&mut self.queues(), message, except);
     }
+}
+
+/// Puts `message` in the queue of every member but `except`, without waiting: a
+/// member whose queue is full is dropped from the room (its task, once it has written
+/// what its queue holds, sees the queue end, closes its connection and announces
+/// that it left).
+fn broadcast(
+    queues: &mut HashMap<u64, mpsc::Sender<Arc<str>>>,
+    message: String,
+    except: Option<u64>,
+) {
+    let message: Arc<str> = message.into();
+    queues.retain(|&n, queue| {
+        let full = Some(n) != except
+            && matches!(
+                queue.try_send(Arc::clone(&message)),
+                Err(mpsc::error::TrySendError::Full(_))
+            );
+        !full
+    });
+}
+
+/// Member `n`'s name.
+fn guest(n: u64) -> String {
+    format!("guest-{n}")
 }
 
 /// `s` as a JSON string literal.
@@ -137,13 +155,12 @@ fn notice(kind: &str, who: &str, online: usize) -> String {
 /// broadcast, what its queue holds is written to it.
 async fn member<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>, room: Room) {
     let (n, mut queue, online) = room.join();
-    let name = format!("guest-{n}");
+    let name = guest(n);
     let welcome = format!(
         r#"{{"type":"welcome","you":{},"online":{online}}}"#,
         json_string(&name)
     );
     if ws.send_text(&welcome).await.is_ok() {
-        room.broadcast(notice("join", &name, online), Some(n));
         // Until the closing handshake starts: then only reading, to its end.
         let mut open = true;
         loop {
@@ -183,8 +200,7 @@ async fn member<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocket<S>, room: R
             }
         }
     }
-    let online = room.leave(n);
-    room.broadcast(notice("leave", &name, online), None);
+    room.leave(n);
 }
 
 /// The engine's settings for a route: permessage-deflate on, without context takeover.

@@ -8,8 +8,8 @@
 //! `{"type":"message","who":"guest-3","text":"hi"}`.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hybi_mio::{CloseCode, Context, Handler, Room};
 
@@ -24,9 +24,18 @@ pub const MAX_MESSAGE: usize = 64 << 10;
 pub struct Chat {
     room: Room,
     guests: Arc<AtomicU64>,
+    /// Held while a member joins or leaves and the others hear of it, so that the
+    /// counts in the notices arrive in order.
+    membership: Arc<Mutex<()>>,
 }
 
 impl Chat {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The handler of a new member.
     pub fn member(&self) -> Member {
         let n = self.guests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -76,6 +85,7 @@ impl Member {
 
 impl Handler for Member {
     fn on_open(&mut self, ctx: &mut Context<'_>) {
+        let _membership = self.chat.lock();
         self.chat.room.join(ctx);
         let _ = ctx.send_text(&format!(
             r#"{{"type":"welcome","you":{},"online":{}}}"#,
@@ -105,6 +115,7 @@ impl Handler for Member {
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, _code: CloseCode, _reason: &str) {
+        let _membership = self.chat.lock();
         self.chat.room.leave(ctx.id());
         self.chat.room.broadcast(self.notice("leave"));
     }
