@@ -87,7 +87,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 true => self.conn.next(),
                 false => self.conn.transmit().map_or(Next::Wait(None), Next::Write),
             };
-            let (deadline, mut done) = (next_deadline(&next), false);
+            let deadline = match &next {
+                Next::Write(output) => output.deadline(),
+                Next::Wait(at) => *at,
+                _ => None,
+            };
+            let mut done = false;
             match next {
                 Next::Event(event, _) => {
                     self.stash.push_back(Message::from(event));
@@ -186,32 +191,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 }
 
-/// The deadline the engine asks to be woken at, with what [`Connection::next`] said.
-fn next_deadline(next: &Next<'_>) -> Option<Instant> {
-    match next {
-        Next::Write(output) => output.deadline(),
-        Next::Wait(at) => *at,
-        _ => None,
-    }
-}
-
-/// One write of the queued output (vectored where the transport does it well).
+/// One write of the queued output (vectored: a transport that does not write vectors
+/// writes the first run, and the rest goes on the next call).
 fn poll_transmit<S: AsyncWrite + Unpin>(
     stream: &mut S,
     cx: &mut Context<'_>,
     output: Transmit<'_>,
 ) -> Poll<io::Result<()>> {
-    let stream = Pin::new(stream);
-    let n = match stream.is_write_vectored() {
-        true => {
-            let (slices, count) = output.io_slices::<8>();
-            ready!(stream.poll_write_vectored(cx, &slices[..count]))?
+    let (slices, count) = output.io_slices::<8>();
+    match ready!(Pin::new(stream).poll_write_vectored(cx, &slices[..count]))? {
+        0 => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+        n => {
+            output.consume(n);
+            Poll::Ready(Ok(()))
         }
-        false => ready!(stream.poll_write(cx, output.bytes()))?,
-    };
-    if n == 0 {
-        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
     }
-    output.consume(n);
-    Poll::Ready(Ok(()))
 }
