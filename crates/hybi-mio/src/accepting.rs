@@ -115,7 +115,7 @@ fn upgrade(request: &UpgradeRequest, info: &ConnInfo, env: &mut Env<'_>) -> Turn
             let preface = Unsent::new(accepted.response().to_bytes());
             let handler = factory(request);
             let ws = accepted.into_connection(env.app.config.clone());
-            Turn::Open(Open::start(ws, handler, preface, info, env))
+            Turn::Open(Open::start(ws, handler, preface, None, info, env))
         }
         (Answer::Refuse(response) | Answer::Invalid(_, response), _) => {
             Turn::Answer(response.to_bytes())

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use hybi::handshake::{ClientHandshake, Rejected, ResponseError};
 use hybi::{Config, Instant};
+use hybi_std::Response;
 use hybi_std::adapter::mask_rng;
 
 use crate::client::ConnectError;
@@ -136,8 +137,10 @@ impl Connecting {
                         ..
                     } = *self;
                     // What followed the response in the same read goes to the engine.
+                    let response = Response::from_accepted(&accepted);
                     let ws = accepted.into_connection(config, mask_rng());
-                    let mut open = Open::start(ws, handler, Unsent::default(), info, env);
+                    let preface = Unsent::default();
+                    let mut open = Open::start(ws, handler, preface, Some(&response), info, env);
                     // What senders posted meanwhile follows what `on_open` sent.
                     for (task, done) in held {
                         open.take(task, done, io, info, env.pool);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hybi::{CloseCode, Fragment, MessageKind, Outbox};
 
+use crate::Response;
 use crate::client::ConnectError;
 use crate::mailbox::{Letterbox, Target};
 use crate::outgoing::SendFailure;
@@ -86,6 +87,8 @@ pub struct Context<'a> {
     /// connection that never opened).
     out: Option<Outbox<'a>>,
     info: &'a ConnInfo,
+    /// A client connection's handshake response, in its `on_open`.
+    response: Option<&'a Response>,
 }
 
 impl<'a> Context<'a> {
@@ -94,12 +97,29 @@ impl<'a> Context<'a> {
         Context {
             out: Some(out),
             info,
+            response: None,
+        }
+    }
+
+    /// The context of a client connection's `on_open`, with the server's response.
+    pub(crate) fn opened(
+        out: Outbox<'a>,
+        info: &'a ConnInfo,
+        response: &'a Response,
+    ) -> Context<'a> {
+        Context {
+            response: Some(response),
+            ..Context::open(out, info)
         }
     }
 
     /// The context of a connection that is over, or never opened: sends are refused.
     pub(crate) fn closed(info: &'a ConnInfo) -> Context<'a> {
-        Context { out: None, info }
+        Context {
+            out: None,
+            info,
+            response: None,
+        }
     }
 
     /// The outbox, unless the connection is over (control frames and the close are
@@ -171,6 +191,14 @@ impl<'a> Context<'a> {
             target: Target::Known(self.info.token),
             serial: self.info.serial,
         }
+    }
+
+    /// A client connection's handshake response (status, header fields, the
+    /// subprotocol and extensions the server chose), in
+    /// [`on_open`](Handler::on_open); `None` for a server's connections and in every
+    /// other callback (keep what you need of it in `on_open`).
+    pub fn response(&self) -> Option<&Response> {
+        self.response
     }
 
     /// The connection's id.

@@ -182,6 +182,9 @@ pub use server::{Server, ServerBuilder};
 
 pub use hybi::handshake::{Decision, Rejected, UpgradeRequest};
 pub use hybi::{CloseCode, Config, Delivery, Fragment, MessageKind};
+/// A client connection's handshake response, from [`Context::response`] in `on_open`
+/// (the same type as hybi-std's and hybi-tokio's).
+pub use hybi_std::Response;
 
 /// The engine this crate drives, for everything not re-exported above (deflate
 /// settings, error types, the handshake module).

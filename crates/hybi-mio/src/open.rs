@@ -6,6 +6,7 @@ use std::io;
 
 use hybi::{CloseCode, Closed, Connection, Event, Instant, Next};
 
+use crate::Response;
 use crate::app::SlowPeer;
 use crate::env::Env;
 use crate::handler::{ConnInfo, Context, Handler};
@@ -64,12 +65,17 @@ impl Open {
         mut ws: Connection,
         mut handler: Box<dyn Handler>,
         preface: Unsent,
+        response: Option<&Response>,
         info: &ConnInfo,
         env: &mut Env<'_>,
     ) -> Box<Open> {
         ws.handle_timeout(env.now);
         env.pool.lend_write(&mut ws);
-        handler.on_open(&mut Context::open(ws.outbox(), info));
+        let mut ctx = match response {
+            Some(response) => Context::opened(ws.outbox(), info, response),
+            None => Context::open(ws.outbox(), info),
+        };
+        handler.on_open(&mut ctx);
         Box::new(Open {
             ws,
             handler,
