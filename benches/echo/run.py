@@ -564,6 +564,13 @@ def cpu_per_msg(r):
     return cpu / rate * 1e6 if rate and cpu == cpu else float("nan")
 
 
+def cpu_ratio(row, ours, peers):
+    """`ours`' CPU time per message over the lowest of `peers`' (nan if unmeasured)."""
+    theirs = [row[p]["cpu_us"] for p in peers if p in row and row[p]["cpu_us"] == row[p]["cpu_us"]]
+    mine = row.get(ours, {}).get("cpu_us", float("nan"))
+    return mine / min(theirs) if theirs and mine == mine else float("nan")
+
+
 def median(xs):
     xs = [x for x in xs if x == x]
     return statistics.median(xs) if xs else float("nan")
@@ -604,6 +611,7 @@ def summarize(data):
             row[name] = {
                 "msgs": median([r["msgs_per_sec"] for r in ok]) if ok else float("nan"),
                 "server_cpu": median([r.get("server_cpu", float("nan")) for r in ok]),
+                "cpu_us": median([cpu_per_msg(r) for r in ok]),
                 "client_cpu": median([r.get("client_cpu", float("nan")) for r in ok]),
                 "core1_busy": median([r.get("cpu1_busy", float("nan")) for r in ok]),
                 "p50": median([r["latency_us"]["p50"] for r in ok]) if ok else float("nan"),
@@ -650,13 +658,18 @@ def write_echo_table(data, table, lines):
         "same run. `cpu` is the server's CPU use (of one core) during the window; "
         "`load core` is how busy core 1 (the load generator's) was during the "
         "ceiling's run (/proc/stat, softirq included): near 100%, `hybi load` is what "
-        "limits the ceiling.",
+        "limits the ceiling. `µs` is the server's CPU time per echoed message (all its "
+        "threads, from /proc; median over the repetitions): where the load generator "
+        "sets every rate, it is the figure that separates the servers, and the "
+        "`CPU/msg` columns compare it (lower is better: 0.80 means hybi uses 80% of the "
+        "peer's CPU per message).",
         "",
         "| payload | conns | in flight | " + " | ".join(
             ("ceiling" if n == "raw" else n) for n in names)
-        + " | hybi-mio / best peer | hybi-std / tungstenite | hybi-tokio / tokio-tungstenite"
-        " | hybi-tokio / best of fastwebsockets, tokio-websockets | load core (ceiling) |",
-        "|" + "---|" * (3 + len(names) + 5),
+        + " | hybi-mio / best peer | hybi-mio CPU/msg / best peer's | hybi-std / tungstenite"
+        " | hybi-tokio / tokio-tungstenite | hybi-tokio / best of fastwebsockets, "
+        "tokio-websockets | hybi-tokio CPU/msg / best tokio peer's | load core (ceiling) |",
+        "|" + "---|" * (3 + len(names) + 7),
     ]
     for case in data["cases"]:
         row = table[case_key(*case)]
@@ -670,6 +683,8 @@ def write_echo_table(data, table, lines):
                 cell += f" ({100 * v / raw:.0f}%)"
             if cpu == cpu and cpu >= 0 and n not in THREADED:
                 cell += f" cpu {100 * cpu:.0f}%"
+                if row[n]["cpu_us"] == row[n]["cpu_us"]:
+                    cell += f" {row[n]['cpu_us']:.2f} µs"
             if row[n]["errors"]:
                 cell += f" **{row[n]['errors']} failed**"
             cells.append(cell)
@@ -684,10 +699,14 @@ def write_echo_table(data, table, lines):
         fast = max((row[p]["msgs"] for p in TOKIO_FAST
                     if p in row and row[p]["msgs"] == row[p]["msgs"]), default=float("nan"))
         vs_fast = tok["msgs"] / fast if fast and fast == fast else float("nan")
+        mio_cpu = cpu_ratio(row, "hybi-mio", [p for p in PEERS if p not in THREADED])
+        tok_cpu = cpu_ratio(row, "hybi-tokio",
+                            [p for p in PEERS if p not in THREADED and p != "hybi-mio"])
         ccpu = row.get("raw", nan)["core1_busy"]
         lines.append(
             f"| {size_name(case[0])} | {case[1]} | {case[2]} | " + " | ".join(cells)
-            + f" | {vs_peer:.2f}x | {vs_tung:.2f}x | {vs_ttung:.2f}x | {vs_fast:.2f}x | "
+            + f" | {vs_peer:.2f}x | {mio_cpu:.2f} | {vs_tung:.2f}x | {vs_ttung:.2f}x"
+            + f" | {vs_fast:.2f}x | {tok_cpu:.2f} | "
             + (f"{100 * ccpu:.0f}%" if ccpu == ccpu else "-") + " |"
         )
 
