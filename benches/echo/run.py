@@ -1076,6 +1076,10 @@ def main():
         with open(args.report) as f:
             data = json.load(f)
         data["cases"] = [tuple(c) for c in data["cases"]]
+        # Only the servers that the run measured (an older run has no uWebSockets.js).
+        ran = {n for row in data["throughput"].values() for n in row} | set(data.get("memory", {}))
+        if ran:
+            SERVERS = [s for s in SERVERS if s[0] in ran]
         table = summarize(data)
         os.makedirs(args.out, exist_ok=True)
         write_svg(data, table, os.path.join(args.out, "echo.svg"))
