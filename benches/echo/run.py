@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -35,6 +36,10 @@ import sys
 import threading
 import time
 
+# uWebSockets.js: one App on one Node thread (benches/echo/uws/echo.mjs), its package
+# installed by benches/run-echo.sh into benches/echo/uws/node_modules.
+UWS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "uws")
+UWS = "uWebSockets.js"
 SERVERS = [
     # name, command (ADDR is replaced), URL path, extra load flags
     ("raw", ["{R}/echo-raw", "ADDR"], "/echo", ["--accept-masked"]),
@@ -45,8 +50,9 @@ SERVERS = [
     ("tokio-tungstenite", ["{R}/echo-tokio-tungstenite", "ADDR"], "/echo", []),
     ("fastwebsockets", ["{R}/echo-fastwebsockets", "ADDR"], "/echo", []),
     ("tokio-websockets", ["{R}/echo-tokio-websockets", "ADDR"], "/echo", []),
+    (UWS, ["{NODE}", os.path.join(UWS_DIR, "echo.mjs"), "ADDR"], "/echo", []),
 ]
-PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", UWS]
 # The fastest tokio peers, beside which hybi-tokio is also shown.
 TOKIO_FAST = ["fastwebsockets", "tokio-websockets"]
 # A thread per connection: threads that end during the window take their CPU time
@@ -135,6 +141,23 @@ def short_slice(ns=100_000):
         struct.pack("IIQiIQQQII", 56, 0, 0, os.getpriority(os.PRIO_PROCESS, 0), 0, ns,
                     0, 0, 0, 0))
     return libc.syscall(314, 0, attr, 0) == 0  # SYS_sched_setattr
+
+
+def uws_skip_reason():
+    """Why the uWebSockets.js server cannot run here, or None. benches/run-echo.sh
+    installs its package and checks that the binary loads, passing a failure on in
+    ECHO_UWS_SKIP; run directly, this checks that node and the package are there."""
+    why = os.environ.get("ECHO_UWS_SKIP")
+    if why:
+        return why
+    node = os.environ.get("ECHO_NODE", "node")
+    if not shutil.which(node):
+        return f"{node} not found (Node >= 20 runs uWebSockets.js)"
+    pkg = os.path.join(UWS_DIR, "node_modules", "@trufflesuite", "uws-js-unofficial")
+    if not os.path.isdir(pkg):
+        return (f"its package is not installed in {os.path.relpath(UWS_DIR)}/node_modules "
+                "(benches/run-echo.sh installs it)")
+    return None
 
 
 def rss_kib(pid):
@@ -637,6 +660,8 @@ def write_markdown(data, table, path):
         + ("every process benchmarked ran with a 100 µs scheduler slice."
            if m.get("short_slice") else "default scheduler slice."),
     ]
+    for name, why in m.get("skipped", {}).items():
+        lines += ["", f"**{name} was not run**: {why}."]
     if data["throughput"]:
         write_echo_table(data, table, lines)
     if data.get("handshakes"):
@@ -924,6 +949,7 @@ COLORS = {
     "tokio-tungstenite": "#aec7e8",
     "fastwebsockets": "#2ca02c",
     "tokio-websockets": "#98df8a",
+    UWS: "#9467bd",
 }
 
 
@@ -940,6 +966,16 @@ def write_svg(data, table, path):
     group_w = len(names) * bar_w + gap
     left, top, panel_h, panel_gap = 60, 70, 170, 70
     width = left + len(groups) * group_w + 20
+    # The legend, in as many rows as the width needs.
+    legend, x, y = [], left, 32
+    for n in names:
+        label = "raw TCP echo (ceiling)" if n == "raw" else n
+        w = 14 + 7 * len(label) + 16
+        if x > left and x + w - 16 > width - 20:
+            x, y = left, y + 16
+        legend.append((n, label, x, y))
+        x += w
+    top += y - 32
     height = top + len(sizes) * (panel_h + panel_gap) + 20
     ymax = 120.0
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -948,12 +984,9 @@ def write_svg(data, table, path):
            f'<text x="{left}" y="20" font-size="14" font-weight="bold">Echo over loopback: '
            'messages/s as % of the raw TCP echo ceiling (median of '
            f'{data["meta"]["reps"]} runs)</text>']
-    x = left
-    for n in names:
-        out.append(f'<rect x="{x}" y="32" width="10" height="10" fill="{COLORS.get(n, "#777777")}"/>')
-        label = "raw TCP echo (ceiling)" if n == "raw" else n
-        out.append(f'<text x="{x + 14}" y="41">{esc(label)}</text>')
-        x += 14 + 7 * len(label) + 16
+    for n, label, x, y in legend:
+        out.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{COLORS.get(n, "#777777")}"/>')
+        out.append(f'<text x="{x + 14}" y="{y + 9}">{esc(label)}</text>')
     for p, size in enumerate(sizes):
         y0 = top + p * (panel_h + panel_gap)
         base = y0 + panel_h
@@ -1062,6 +1095,10 @@ def main():
         with open(args.report) as f:
             data = json.load(f)
         data["cases"] = [tuple(c) for c in data["cases"]]
+        # Only the servers that the run measured (an older run has no uWebSockets.js).
+        ran = {n for row in data["throughput"].values() for n in row} | set(data.get("memory", {}))
+        if ran:
+            SERVERS = [s for s in SERVERS if s[0] in ran]
         table = summarize(data)
         os.makedirs(args.out, exist_ok=True)
         write_svg(data, table, os.path.join(args.out, "echo.svg"))
@@ -1073,6 +1110,13 @@ def main():
         SERVERS = [s for s in SERVERS if s[0] in wanted]
         TLS_SERVERS = [s for s in TLS_SERVERS if s[0] in wanted]
         DEFLATE_SERVERS = [s for s in DEFLATE_SERVERS if s[0] in wanted]
+    skipped = {}
+    if any(s[0] == UWS for s in SERVERS):
+        why = uws_skip_reason()
+        if why:
+            skipped[UWS] = why
+            SERVERS = [s for s in SERVERS if s[0] != UWS]
+            print(f"*** {UWS} SKIPPED: {why}", file=sys.stderr, flush=True)
     parts = (set(args.only.split(",")) if args.only
              else {"echo", "handshakes", "memory", "tls", "deflate"})
     unknown = parts - {"echo", "handshakes", "memory", "tls", "deflate"}
@@ -1092,13 +1136,15 @@ def main():
         cases = [(s, c, i) for s in SIZES for c in CONNS for i in INFLIGHT]
     if args.cases:
         cases = [tuple(int(x) for x in c.split("/")) for c in args.cases.split(",")]
-    paths = {"R": args.release, "B": args.bin}
+    paths = {"R": args.release, "B": args.bin, "{NODE}": os.environ.get("ECHO_NODE", "node")}
     hybi = os.path.join(args.release, "hybi")
     log_dir = os.path.join(os.path.dirname(args.json) or ".", "logs")
     os.makedirs(log_dir, exist_ok=True)
 
     data = {"meta": meta(args), "cases": cases, "throughput": {}, "handshakes": {},
             "memory": {}}
+    if skipped:
+        data["meta"]["skipped"] = skipped
     failures = []
     t0 = time.time()
 
@@ -1217,6 +1263,8 @@ def main():
     print(f"wrote {args.json}, {args.out}/echo.md" +
           (f", {args.out}/echo.svg" if "echo" in parts and SERVERS else "") +
           f" in {time.time() - t0:.0f}s")
+    for name, why in skipped.items():
+        print(f"*** {name} was SKIPPED: {why}", file=sys.stderr)
     if failures:
         print("FAILURES:\n  " + "\n  ".join(failures), file=sys.stderr)
         sys.exit(1)
