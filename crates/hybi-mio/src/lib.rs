@@ -164,8 +164,6 @@ mod mailbox;
 mod open;
 mod outgoing;
 mod pool;
-#[cfg(feature = "redis")]
-mod redis;
 mod room;
 mod sender;
 mod server;
@@ -177,9 +175,12 @@ mod worker;
 pub use app::SlowPeer;
 pub use client::{Client, ClientOptions, ConnectError, connect, connect_with};
 pub use handler::{Context, Handler};
-pub use outgoing::{Completion, Outgoing, SendFailure};
 #[cfg(feature = "redis")]
-pub use redis::{BridgeOptions, BridgeStats, CHANNEL_PREFIX, RedisBridge, encode_envelope};
+pub use hybi_std::redis::{
+    BridgeOptions, BridgeStats, CHANNEL_PREFIX, RedisBridge, RemoteMessage, RemoteSink,
+    encode_envelope,
+};
+pub use outgoing::{Completion, Outgoing, SendFailure};
 pub use room::Room;
 pub use sender::{ConnId, Sender};
 pub use server::{Server, ServerBuilder};

@@ -47,13 +47,24 @@ impl Members {
     }
 
     /// Sends a (shared) message to the members `keep` keeps; how many it was queued for.
-    pub(crate) fn send_where(&self, message: &Outgoing, keep: impl Fn(ConnId) -> bool) -> usize {
+    fn send_where(&self, message: &Outgoing, keep: impl Fn(ConnId) -> bool) -> usize {
         let members = self.lock();
         members
             .iter()
             .filter(|(id, _)| keep(**id))
             .filter(|(_, sender)| sender.send(message.clone()).is_ok())
             .count()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl crate::RemoteSink for Members {
+    fn deliver(&self, message: &crate::RemoteMessage) {
+        let message = match message {
+            crate::RemoteMessage::Text(t) => Outgoing::SharedText(t.clone()),
+            crate::RemoteMessage::Binary(b) => Outgoing::SharedBinary(b.clone()),
+        };
+        self.send_where(&message, |_| true);
     }
 }
 
@@ -91,7 +102,7 @@ impl Room {
     #[cfg(feature = "redis")]
     pub fn bridged(bridge: &crate::RedisBridge, name: &str) -> Room {
         Room {
-            members: bridge.members(name),
+            members: bridge.room_members::<Members>(name),
             bridge: Some((bridge.clone(), Arc::from(name))),
         }
     }
@@ -148,7 +159,13 @@ impl Room {
         let sent = self.members.send_where(&message, keep);
         #[cfg(feature = "redis")]
         if let Some((bridge, name)) = &self.bridge {
-            bridge.publish(name, &message);
+            match &message {
+                Outgoing::SharedText(t) => bridge.publish_text(name, t),
+                Outgoing::SharedBinary(b) => bridge.publish_binary(name, b),
+                Outgoing::Text(t) => bridge.publish_text(name, t),
+                Outgoing::Binary(b) => bridge.publish_binary(name, b),
+                _ => {}
+            }
         }
         sent
     }

@@ -2,7 +2,8 @@
 //! process, each with its own bridge (its own node id) to one Redis. A client on one
 //! sees the other's messages in order, its own once; a malformed message on the
 //! channel is dropped and counted; Redis killed and restarted: the bridges reconnect
-//! and what overflowed the queue meanwhile is counted as lost.
+//! and what overflowed the queue meanwhile is counted as lost. A hybi-std room and a
+//! hybi-mio room bridged to one channel chat together.
 //!
 //! `redis-server` must be on the PATH: without it these tests fail (CI installs it).
 #![cfg(feature = "redis")]
@@ -302,4 +303,61 @@ fn after_a_redis_restart_the_bridges_reconnect_and_count_what_was_lost() {
         }
     }
     assert_eq!(a.bridge.stats().lost, lost, "nothing lost once reconnected");
+}
+
+/// A hybi-std chat member, for a node of the other adapter.
+struct StdMember(hybi_std::Room);
+impl hybi_std::Handler for StdMember {
+    fn on_open(&mut self, peer: &hybi_std::Peer) {
+        self.0.join(peer);
+    }
+    fn on_text(&mut self, _peer: &hybi_std::Peer, text: &str) {
+        self.0.broadcast(text);
+    }
+    fn on_close(&mut self, peer: &hybi_std::Peer, _: hybi::CloseCode, _: &str) {
+        self.0.leave(peer.id());
+    }
+}
+
+#[test]
+fn a_hybi_std_room_and_a_hybi_mio_room_share_one_channel() {
+    let redis = Redis::start(free_port());
+    let a = Node::start(&redis.url(), BridgeOptions::default());
+    let std_bridge = RedisBridge::connect(&redis.url()).unwrap();
+    let std_room = hybi_std::Room::bridged(&std_bridge, "chat");
+    let members = std_room.clone();
+    let std_server = hybi_std::Server::builder()
+        .route("/chat", move |_| StdMember(members.clone()))
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    a.wait_subscribed(1);
+    until(|| std_bridge.stats().subscriptions >= 1, "subscribed");
+    let mut on_mio = a.client();
+    let (mut on_std, _) =
+        hybi_std::connect(&format!("ws://{}/chat", std_server.local_addr())).unwrap();
+    on_std.set_read_timeout(Some(WAIT));
+    until(|| std_room.len() == 1, "the hybi-std client joined");
+
+    for i in 0..20 {
+        on_mio.send_text(&format!("m{i}")).unwrap();
+        on_std.send_text(&format!("s{i}")).unwrap();
+    }
+    for ws in [&mut on_mio, &mut on_std] {
+        let (mut next_m, mut next_s) = (0, 0);
+        while next_m < 20 || next_s < 20 {
+            let t = text(ws);
+            if let Some(i) = t.strip_prefix('m') {
+                assert_eq!(i, next_m.to_string());
+                next_m += 1;
+            } else if let Some(i) = t.strip_prefix('s') {
+                assert_eq!(i, next_s.to_string());
+                next_s += 1;
+            }
+        }
+        assert_quiet(ws);
+    }
+    assert_eq!(std_bridge.stats().received, 20);
+    assert_eq!(a.bridge.stats().received, 20);
 }

@@ -7,8 +7,29 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::outgoing::Outgoing;
-use crate::room::Members;
+use std::any::Any;
+
+/// A message from another node, its payload shared by every member it goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteMessage {
+    /// A text message.
+    Text(Arc<str>),
+    /// A binary message.
+    Binary(Arc<[u8]>),
+}
+
+/// What a bridged room's members are to the bridge: where messages from other nodes
+/// go. Implemented by each adapter's room (hybi-std's and hybi-mio's `Room`); an
+/// application does not need it.
+pub trait RemoteSink: Send + Sync {
+    /// Delivers `message`, published by another node, to this node's members.
+    fn deliver(&self, message: &RemoteMessage);
+}
+
+struct RoomEntry {
+    any: Weak<dyn Any + Send + Sync>,
+    sink: Weak<dyn RemoteSink>,
+}
 
 /// The prefix of every room's channel: room `lobby` is channel `hybi:room:lobby`.
 pub const CHANNEL_PREFIX: &str = "hybi:room:";
@@ -83,7 +104,7 @@ struct Inner {
     queue: Mutex<Queue>,
     ready: Condvar,
     stopping: AtomicBool,
-    rooms: Mutex<HashMap<String, Weak<Members>>>,
+    rooms: Mutex<HashMap<String, RoomEntry>>,
     /// The subscriber's connection, to shut it down when the bridge is dropped.
     sub_conn: Mutex<Option<TcpStream>>,
 }
@@ -121,7 +142,8 @@ impl Drop for Guard {
     }
 }
 
-/// A node's link to Redis (feature `redis`), shared by its bridged [`Room`](crate::Room)s: one
+/// A node's link to Redis (feature `redis`), shared by its bridged rooms (hybi-std's
+/// [`Room`](crate::Room), hybi-mio's `Room`): one
 /// connection publishing (a background thread, fed by a bounded queue) and one
 /// subscribed to every room channel (another thread, delivering to local members).
 /// Both reconnect on their own. Cheap to clone; the threads end when the last clone
@@ -168,7 +190,8 @@ impl Drop for Guard {
 ///
 /// ```no_run
 /// # #[cfg(feature = "redis")] {
-/// use hybi_mio::{RedisBridge, Room};
+/// use hybi_std::redis::RedisBridge;
+/// use hybi_std::Room;
 ///
 /// let bridge = RedisBridge::connect("redis://127.0.0.1:6379").expect("a redis:// URL");
 /// let lobby = Room::bridged(&bridge, "lobby"); // channel hybi:room:lobby
@@ -281,29 +304,42 @@ impl RedisBridge {
         }
     }
 
-    /// The members of room `name` on this node: the existing ones if a room of that
-    /// name is bridged already, else new ones.
-    pub(crate) fn members(&self, name: &str) -> Arc<Members> {
+    /// The members of room `name` on this node, for an adapter's `Room::bridged`: the
+    /// existing ones if a room of that name and member type is bridged already, else
+    /// new ones, which get what other nodes publish to the room while they live.
+    pub fn room_members<T: RemoteSink + Default + 'static>(&self, name: &str) -> Arc<T> {
         let mut rooms = lock(&self.inner.rooms);
-        rooms.retain(|_, room| room.strong_count() > 0);
-        if let Some(members) = rooms.get(name).and_then(Weak::upgrade) {
+        rooms.retain(|_, room| room.sink.strong_count() > 0);
+        if let Some(members) = rooms
+            .get(name)
+            .and_then(|room| room.any.upgrade())
+            .and_then(|any| any.downcast::<T>().ok())
+        {
             return members;
         }
-        let members = Arc::new(Members::default());
-        rooms.insert(name.to_owned(), Arc::downgrade(&members));
+        let members = Arc::new(T::default());
+        let any: Arc<dyn Any + Send + Sync> = members.clone();
+        let sink: Arc<dyn RemoteSink> = members.clone();
+        let entry = RoomEntry {
+            any: Arc::downgrade(&any),
+            sink: Arc::downgrade(&sink),
+        };
+        rooms.insert(name.to_owned(), entry);
         members
     }
 
-    /// Queues `message` (text or binary; anything else stays local) for publishing to
-    /// room `name`'s channel: encoded once, whatever the number of members anywhere.
-    pub(crate) fn publish(&self, name: &str, message: &Outgoing) {
-        let (kind, payload): (u8, &[u8]) = match message {
-            Outgoing::Text(t) => (b't', t.as_bytes()),
-            Outgoing::SharedText(t) => (b't', t.as_bytes()),
-            Outgoing::Binary(b) => (b'b', b),
-            Outgoing::SharedBinary(b) => (b'b', b),
-            _ => return,
-        };
+    /// Queues a text message for publishing to room `name`'s channel: encoded once,
+    /// whatever the number of members anywhere (an adapter's `Room` calls it).
+    pub fn publish_text(&self, name: &str, text: &str) {
+        self.publish(name, b't', text.as_bytes());
+    }
+
+    /// Queues a binary message for publishing to room `name`'s channel.
+    pub fn publish_binary(&self, name: &str, data: &[u8]) {
+        self.publish(name, b'b', data);
+    }
+
+    fn publish(&self, name: &str, kind: u8, payload: &[u8]) {
         let command = publish_command(
             &format!("{CHANNEL_PREFIX}{name}"),
             self.inner.node,
@@ -326,7 +362,7 @@ impl RedisBridge {
     }
 }
 
-/// Encodes an envelope (see the [format](crate::RedisBridge#the-envelope)): `kind` is
+/// Encodes an envelope (see the [format](RedisBridge#the-envelope)): `kind` is
 /// `b't'` (text) or `b'b'` (binary). For tools and tests that publish to a
 /// room channel themselves.
 pub fn encode_envelope(node: u64, kind: u8, payload: &[u8]) -> Vec<u8> {
@@ -355,7 +391,7 @@ fn publish_command(channel: &str, node: u64, kind: u8, payload: &[u8]) -> Vec<u8
 #[derive(Debug, PartialEq, Eq)]
 struct Envelope {
     node: u64,
-    message: Outgoing,
+    message: RemoteMessage,
 }
 
 /// Decodes an envelope, or says why it is malformed.
@@ -371,10 +407,10 @@ fn decode_envelope(data: Vec<u8>) -> Result<Envelope, &'static str> {
     let node = u64::from_be_bytes(node);
     let message = match data[12] {
         b't' => match std::str::from_utf8(&data[HEADER..]) {
-            Ok(text) => Outgoing::SharedText(Arc::from(text)),
+            Ok(text) => RemoteMessage::Text(Arc::from(text)),
             Err(_) => return Err("text that is not UTF-8"),
         },
-        b'b' => Outgoing::SharedBinary(Arc::from(&data[HEADER..])),
+        b'b' => RemoteMessage::Binary(Arc::from(&data[HEADER..])),
         _ => return Err("unknown kind"),
     };
     Ok(Envelope { node, message })
@@ -564,10 +600,12 @@ fn deliver(inner: &Inner, channel: &[u8], payload: &Value) {
     else {
         return;
     };
-    let members = lock(&inner.rooms).get(name).and_then(Weak::upgrade);
-    if let Some(members) = members {
+    let sink = lock(&inner.rooms)
+        .get(name)
+        .and_then(|room| room.sink.upgrade());
+    if let Some(sink) = sink {
         inner.counters.received.fetch_add(1, Ordering::Relaxed);
-        members.send_where(&envelope.message, |_| true);
+        sink.deliver(&envelope.message);
     }
 }
 
@@ -686,12 +724,9 @@ mod tests {
         let e = encode_envelope(7, b't', "héllo".as_bytes());
         let d = decode_envelope(e).unwrap();
         assert_eq!(d.node, 7);
-        assert_eq!(d.message, Outgoing::SharedText(Arc::from("héllo")));
+        assert_eq!(d.message, RemoteMessage::Text(Arc::from("héllo")));
         let d = decode_envelope(encode_envelope(u64::MAX, b'b', &[0, 255])).unwrap();
-        assert_eq!(
-            d.message,
-            Outgoing::SharedBinary(Arc::from(&[0u8, 255][..]))
-        );
+        assert_eq!(d.message, RemoteMessage::Binary(Arc::from(&[0u8, 255][..])));
         assert!(decode_envelope(b"hyb1".to_vec()).is_err());
         assert!(decode_envelope(encode_envelope(1, b'x', b"")).is_err());
         assert!(decode_envelope(encode_envelope(1, b't', &[0xff])).is_err());
