@@ -58,6 +58,12 @@ pub(crate) struct ServeArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Share /chat with every `hybi serve` using this Redis server (redis://host:port),
+    /// through pub/sub on channel hybi:room:chat. Delivery across servers is at most
+    /// once: what is published while Redis is away beyond a bounded queue, or while a
+    /// server is reconnecting, is lost (and reported).
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
 }
 
 /// TLS options of `hybi connect` and `hybi load`, for wss:// URLs.

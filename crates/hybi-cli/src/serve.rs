@@ -86,7 +86,23 @@ impl<H: Handler> Handler for Logged<H> {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Exit {
-    let chat = room::Chat::default();
+    let bridge = match &args.redis {
+        Some(url) => match hybi_mio::RedisBridge::connect(url) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("hybi serve: --redis: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let chat = match &bridge {
+        Some(b) => room::Chat::in_room(
+            hybi_mio::Room::bridged(b, "chat"),
+            &format!("{:04x}", b.node_id() >> 48),
+        ),
+        None => room::Chat::default(),
+    };
     let mut builder = Server::builder()
         .config(
             hybi_mio::default_config()
@@ -137,8 +153,32 @@ pub(crate) fn run(args: &ServeArgs) -> Exit {
     println!(
         "hybi serve: chat page at {http}://{addr}/ , WebSockets at {ws}://{addr}/echo and {ws}://{addr}/chat"
     );
+    if let (Some(b), Some(url)) = (&bridge, &args.redis) {
+        println!(
+            "hybi serve: /chat shared through {url} (channel {}chat, node {:016x}; at most once across nodes)",
+            hybi_mio::CHANNEL_PREFIX,
+            b.node_id()
+        );
+    }
     println!("hybi serve: Ctrl-C stops (connections get close 1001)");
-    let _ = stop_rx.recv();
+    let mut reported = bridge.as_ref().map(|_| hybi_mio::BridgeStats::default());
+    while let Err(mpsc::RecvTimeoutError::Timeout) =
+        stop_rx.recv_timeout(Duration::from_millis(500))
+    {
+        // What the Redis bridge lost or dropped, as it happens.
+        if let (Some(b), Some(before)) = (&bridge, &mut reported) {
+            let now = b.stats();
+            if (now.lost, now.dropped_malformed, now.subscriptions)
+                != (before.lost, before.dropped_malformed, before.subscriptions)
+            {
+                println!(
+                    "hybi serve: redis: {} published, {} received, {} lost, {} malformed dropped, subscribed {} time(s)",
+                    now.published, now.received, now.lost, now.dropped_malformed, now.subscriptions
+                );
+                *before = now;
+            }
+        }
+    }
     println!("hybi serve: shutting down");
     let grace = Duration::from_secs(args.grace);
     server.shutdown(grace);

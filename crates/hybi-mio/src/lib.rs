@@ -175,6 +175,11 @@ mod worker;
 pub use app::SlowPeer;
 pub use client::{Client, ClientOptions, ConnectError, connect, connect_with};
 pub use handler::{Context, Handler};
+#[cfg(feature = "redis")]
+pub use hybi_std::redis::{
+    BridgeOptions, BridgeStats, CHANNEL_PREFIX, RedisBridge, RemoteMessage, RemoteSink,
+    encode_envelope,
+};
 pub use outgoing::{Completion, Outgoing, SendFailure};
 pub use room::Room;
 pub use sender::{ConnId, Sender};

@@ -27,9 +27,45 @@ use crate::sender::{ConnId, Sender};
 ///     }
 /// }
 /// ```
+///
+/// With the `redis` feature, `Room::bridged` makes a room shared by every process
+/// (node) bridged to the same Redis server: see `RedisBridge`.
 #[derive(Clone, Default)]
 pub struct Room {
-    members: Arc<Mutex<HashMap<ConnId, Sender>>>,
+    members: Arc<Members>,
+    #[cfg(feature = "redis")]
+    bridge: Option<(crate::RedisBridge, Arc<str>)>,
+}
+
+/// A room's members on this node.
+#[derive(Default)]
+pub(crate) struct Members(Mutex<HashMap<ConnId, Sender>>);
+
+impl Members {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Sender>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a (shared) message to the members `keep` keeps; how many it was queued for.
+    fn send_where(&self, message: &Outgoing, keep: impl Fn(ConnId) -> bool) -> usize {
+        let members = self.lock();
+        members
+            .iter()
+            .filter(|(id, _)| keep(**id))
+            .filter(|(_, sender)| sender.send(message.clone()).is_ok())
+            .count()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl crate::RemoteSink for Members {
+    fn deliver(&self, message: &crate::RemoteMessage) {
+        let message = match message {
+            crate::RemoteMessage::Text(t) => Outgoing::SharedText(t.clone()),
+            crate::RemoteMessage::Binary(b) => Outgoing::SharedBinary(b.clone()),
+        };
+        self.send_where(&message, |_| true);
+    }
 }
 
 impl std::fmt::Debug for Room {
@@ -56,8 +92,23 @@ impl Room {
         Room::default()
     }
 
+    /// Room `name` shared through `bridge` by every node bridged to the same Redis
+    /// server: broadcasts reach this node's members directly and are published once
+    /// to channel `hybi:room:<name>` for the others; what other nodes publish there
+    /// reaches this node's members. Bridging the same name twice on one bridge gives
+    /// the same members. Delivery across nodes is at most once (see
+    /// [`RedisBridge`](crate::RedisBridge)); [`len`](Self::len) and
+    /// [`members`](Self::members) are this node's.
+    #[cfg(feature = "redis")]
+    pub fn bridged(bridge: &crate::RedisBridge, name: &str) -> Room {
+        Room {
+            members: bridge.room_members::<Members>(name),
+            bridge: Some((bridge.clone(), Arc::from(name))),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Sender>> {
-        self.members.lock().unwrap_or_else(|p| p.into_inner())
+        self.members.lock()
     }
 
     /// Adds the connection of a callback's context.
@@ -90,24 +141,32 @@ impl Room {
         self.lock().values().cloned().collect()
     }
 
-    /// Sends `message` to every member; returns how many it was queued for. The
-    /// payload is copied once and shared.
+    /// Sends `message` to every member; returns how many it was queued for (on this
+    /// node). The payload is copied once and shared; in a bridged room, it is also
+    /// published once for the other nodes (text and binary messages only).
     pub fn broadcast(&self, message: impl Into<Outgoing>) -> usize {
         self.send_where(message.into(), |_| true)
     }
 
-    /// Sends `message` to every member but `except` (the author, say).
+    /// Sends `message` to every member but `except` (the author, say); in a bridged
+    /// room, every member of the other nodes gets it.
     pub fn broadcast_except(&self, except: ConnId, message: impl Into<Outgoing>) -> usize {
         self.send_where(message.into(), |id| id != except)
     }
 
     fn send_where(&self, message: Outgoing, keep: impl Fn(ConnId) -> bool) -> usize {
         let message = shared(message);
-        let members = self.lock();
-        members
-            .iter()
-            .filter(|(id, _)| keep(**id))
-            .filter(|(_, sender)| sender.send(message.clone()).is_ok())
-            .count()
+        let sent = self.members.send_where(&message, keep);
+        #[cfg(feature = "redis")]
+        if let Some((bridge, name)) = &self.bridge {
+            match &message {
+                Outgoing::SharedText(t) => bridge.publish_text(name, t),
+                Outgoing::SharedBinary(b) => bridge.publish_binary(name, b),
+                Outgoing::Text(t) => bridge.publish_text(name, t),
+                Outgoing::Binary(b) => bridge.publish_binary(name, b),
+                _ => {}
+            }
+        }
+        sent
     }
 }

@@ -149,6 +149,8 @@ mod engine;
 mod error;
 mod idle;
 mod message;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod room;
 mod server;
 mod socket;

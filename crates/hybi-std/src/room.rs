@@ -34,13 +34,19 @@ use crate::server::{ConnId, Peer, TrySendError};
 ///     }
 /// }
 /// ```
+///
+/// With the `redis` feature, `Room::bridged` makes a room shared by every process
+/// (node) bridged to the same Redis server: see `redis::RedisBridge`.
 #[derive(Clone, Default)]
 pub struct Room {
     inner: Arc<Shared>,
+    #[cfg(feature = "redis")]
+    bridge: Option<(crate::redis::RedisBridge, Arc<str>)>,
 }
 
+/// A room's members on this node.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     members: Mutex<HashMap<ConnId, Peer>>,
     skipped: AtomicU64,
 }
@@ -54,14 +60,67 @@ impl std::fmt::Debug for Room {
     }
 }
 
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Peer>> {
+        self.members.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send_where(&self, message: &Message, keep: impl Fn(ConnId) -> bool) -> usize {
+        // Sent outside the lock: members may join and leave meanwhile.
+        let members: Vec<Peer> = self
+            .lock()
+            .values()
+            .filter(|peer| keep(peer.id()))
+            .cloned()
+            .collect();
+        let mut sent = 0;
+        for peer in members {
+            match peer.try_send(message) {
+                Ok(()) => sent += 1,
+                Err(TrySendError::Busy | TrySendError::Full) => {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Closed(_)) => {}
+            }
+        }
+        sent
+    }
+}
+
+#[cfg(feature = "redis")]
+impl crate::redis::RemoteSink for Shared {
+    fn deliver(&self, message: &crate::redis::RemoteMessage) {
+        let message = match message {
+            crate::redis::RemoteMessage::Text(t) => Message::Text(t.to_string()),
+            crate::redis::RemoteMessage::Binary(b) => Message::Binary(b.to_vec()),
+        };
+        self.send_where(&message, |_| true);
+    }
+}
+
 impl Room {
     /// An empty room.
     pub fn new() -> Room {
         Room::default()
     }
 
+    /// Room `name` shared through `bridge` by every node bridged to the same Redis
+    /// server: broadcasts reach this node's members directly and are published once
+    /// to channel `hybi:room:<name>` for the others; what other nodes publish there
+    /// reaches this node's members. Bridging the same name twice on one bridge gives
+    /// the same members. Delivery across nodes is at most once (see
+    /// [`RedisBridge`](crate::redis::RedisBridge)); [`len`](Self::len) and
+    /// [`members`](Self::members) are this node's.
+    #[cfg(feature = "redis")]
+    pub fn bridged(bridge: &crate::redis::RedisBridge, name: &str) -> Room {
+        Room {
+            inner: bridge.room_members::<Shared>(name),
+            bridge: Some((bridge.clone(), Arc::from(name))),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Peer>> {
-        self.inner.members.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 
     /// Adds the connection of a callback (a clone of its peer).
@@ -104,7 +163,9 @@ impl Room {
         self.send_where(&message.into(), |_| true)
     }
 
-    /// Sends `message` to every member but `except` (the author, say).
+    /// Sends `message` to every member but `except` (the author, say); in a bridged
+    /// room, every member of the other nodes gets it (text and binary messages are
+    /// published once; others stay on this node).
     pub fn broadcast_except(&self, except: ConnId, message: impl Into<Message>) -> usize {
         self.send_where(&message.into(), |id| id != except)
     }
@@ -116,21 +177,13 @@ impl Room {
     }
 
     fn send_where(&self, message: &Message, keep: impl Fn(ConnId) -> bool) -> usize {
-        // Sent outside the lock: members may join and leave meanwhile.
-        let members: Vec<Peer> = self
-            .lock()
-            .values()
-            .filter(|peer| keep(peer.id()))
-            .cloned()
-            .collect();
-        let mut sent = 0;
-        for peer in members {
-            match peer.try_send(message) {
-                Ok(()) => sent += 1,
-                Err(TrySendError::Busy | TrySendError::Full) => {
-                    self.inner.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Closed(_)) => {}
+        let sent = self.inner.send_where(message, keep);
+        #[cfg(feature = "redis")]
+        if let Some((bridge, name)) = &self.bridge {
+            match message {
+                Message::Text(t) => bridge.publish_text(name, t),
+                Message::Binary(b) => bridge.publish_binary(name, b),
+                _ => {}
             }
         }
         sent

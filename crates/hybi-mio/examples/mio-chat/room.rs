@@ -27,6 +27,9 @@ pub struct Chat {
     /// Held while a member joins or leaves and the others hear of it, so that the
     /// counts in the notices arrive in order.
     membership: Arc<Mutex<()>>,
+    /// Appended to guest names (`guest-3.ab12`), so that names from several nodes
+    /// sharing one room do not collide; empty for a room of one process.
+    node: String,
 }
 
 impl Chat {
@@ -36,12 +39,28 @@ impl Chat {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A chat in `room` (a room bridged across nodes, say), its guests named
+    /// `guest-<n>.<node>`. The online counts are this node's.
+    #[allow(dead_code)] // hybi serve --redis uses it, the example does not
+    pub fn in_room(room: Room, node: &str) -> Chat {
+        Chat {
+            room,
+            node: node.to_owned(),
+            ..Chat::default()
+        }
+    }
+
     /// The handler of a new member.
     pub fn member(&self) -> Member {
         let n = self.guests.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = if self.node.is_empty() {
+            format!("guest-{n}")
+        } else {
+            format!("guest-{n}.{}", self.node)
+        };
         Member {
             chat: self.clone(),
-            name: format!("guest-{n}"),
+            name,
         }
     }
 }
