@@ -4,6 +4,8 @@
 //! channel is dropped and reported.
 //!
 //! `redis-server` must be on the PATH: without it these tests fail (CI installs it).
+
+#![cfg(feature = "test-redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};

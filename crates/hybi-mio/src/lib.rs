@@ -54,6 +54,10 @@
 //!   provider, in the event loop: [`ServerBuilder::tls`], [`ClientOptions::tls_config`];
 //!   `wss://` without a config checks servers against Mozilla's roots (webpki-roots,
 //!   through hybi-std).
+//! - `redis` (off): rooms shared by several processes or machines through Redis
+//!   pub/sub (`Room::bridged`, `RedisBridge`, hybi-std's bridge); delivery across nodes
+//!   is at most once, as Redis pub/sub is.
+//! - `test-redis` (off): runs the tests against a real `redis-server` (on PATH).
 //!
 //! The minimum supported Rust version is 1.85 (edition 2024).
 //!

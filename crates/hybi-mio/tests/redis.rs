@@ -6,7 +6,7 @@
 //! hybi-mio room bridged to one channel chat together.
 //!
 //! `redis-server` must be on the PATH: without it these tests fail (CI installs it).
-#![cfg(feature = "redis")]
+#![cfg(feature = "test-redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
