@@ -43,5 +43,8 @@ fn a_client_sees_the_handshake_response_in_on_open_and_a_server_does_not() {
     let seen = client_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(seen, Some((101, Some("v2".into()), Some("hello".into()))));
     let seen = server_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert_eq!(seen, None, "a server's connection has no handshake response");
+    assert_eq!(
+        seen, None,
+        "a server's connection has no handshake response"
+    );
 }
