@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Echo benchmarks over loopback: hybi-mio, hybi-std, hybi-tokio, tungstenite, tokio-tungstenite,
-# fastwebsockets and a raw TCP echo ceiling, each server pinned to core 0 and the
-# clients (`hybi load`, `handshakes`, `idle-clients`) to core 1.
+# fastwebsockets, tokio-websockets, sockudo-ws and a raw TCP echo ceiling, each server pinned
+# to core 0 and the clients (`hybi load`, `handshakes`, `idle-clients`) to core 1.
 #
 #   benches/run-echo.sh            full run: payload 16 B / 1 KiB / 64 KiB x connections
 #                                  1 / 64 / 1000 x in flight 1 / 16, 5 repetitions of

@@ -45,8 +45,10 @@ SERVERS = [
     ("tokio-tungstenite", ["{R}/echo-tokio-tungstenite", "ADDR"], "/echo", []),
     ("fastwebsockets", ["{R}/echo-fastwebsockets", "ADDR"], "/echo", []),
     ("tokio-websockets", ["{R}/echo-tokio-websockets", "ADDR"], "/echo", []),
+    ("sockudo-ws", ["{R}/echo-sockudo-ws", "ADDR"], "/echo", []),
 ]
-PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets",
+         "sockudo-ws"]
 # The fastest tokio peers, beside which hybi-tokio is also shown.
 TOKIO_FAST = ["fastwebsockets", "tokio-websockets"]
 # A thread per connection: threads that end during the window take their CPU time
@@ -905,6 +907,7 @@ COLORS = {
     "tokio-tungstenite": "#aec7e8",
     "fastwebsockets": "#2ca02c",
     "tokio-websockets": "#98df8a",
+    "sockudo-ws": "#9467bd",
 }
 
 
