@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Echo benchmarks over loopback: hybi-mio, hybi-std, hybi-tokio, tungstenite, tokio-tungstenite,
-# fastwebsockets, tokio-websockets, uWebSockets.js and a raw TCP echo ceiling, each
-# server pinned to core 0 and the clients (`hybi load`, `handshakes`, `idle-clients`)
-# to core 1.
+# fastwebsockets, tokio-websockets, sockudo-ws, uWebSockets.js and a raw TCP echo
+# ceiling, each server pinned to core 0 and the clients (`hybi load`, `handshakes`,
+# `idle-clients`) to core 1.
 #
 #   benches/run-echo.sh            full run: payload 16 B / 1 KiB / 64 KiB x connections
 #                                  1 / 64 / 1000 x in flight 1 / 16, 5 repetitions of

@@ -50,11 +50,13 @@ SERVERS = [
     ("tokio-tungstenite", ["{R}/echo-tokio-tungstenite", "ADDR"], "/echo", []),
     ("fastwebsockets", ["{R}/echo-fastwebsockets", "ADDR"], "/echo", []),
     ("tokio-websockets", ["{R}/echo-tokio-websockets", "ADDR"], "/echo", []),
+    ("sockudo-ws", ["{R}/echo-sockudo-ws", "ADDR"], "/echo", []),
     (UWS, ["{NODE}", os.path.join(UWS_DIR, "echo.mjs"), "ADDR"], "/echo", []),
 ]
-PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", UWS]
+PEERS = ["tungstenite", "tokio-tungstenite", "fastwebsockets", "tokio-websockets",
+         "sockudo-ws", UWS]
 # The fastest tokio peers, beside which hybi-tokio is also shown.
-TOKIO_FAST = ["fastwebsockets", "tokio-websockets"]
+TOKIO_FAST = ["fastwebsockets", "tokio-websockets", "sockudo-ws"]
 # A thread per connection: threads that end during the window take their CPU time
 # with them, so no CPU figure is shown for these.
 THREADED = {"hybi-std", "tungstenite"}
@@ -693,7 +695,7 @@ def write_echo_table(data, table, lines):
             ("ceiling" if n == "raw" else n) for n in names)
         + " | hybi-mio / best peer | hybi-mio CPU/msg / best peer's | hybi-std / tungstenite"
         " | hybi-tokio / tokio-tungstenite | hybi-tokio / best of fastwebsockets, "
-        "tokio-websockets | hybi-tokio CPU/msg / best tokio peer's | load core (ceiling) |",
+        "tokio-websockets, sockudo-ws | hybi-tokio CPU/msg / best tokio peer's | load core (ceiling) |",
         "|" + "---|" * (3 + len(names) + 7),
     ]
     for case in data["cases"]:
@@ -949,7 +951,8 @@ COLORS = {
     "tokio-tungstenite": "#aec7e8",
     "fastwebsockets": "#2ca02c",
     "tokio-websockets": "#98df8a",
-    UWS: "#9467bd",
+    "sockudo-ws": "#9467bd",
+    UWS: "#8c564b",
 }
 
 

@@ -60,9 +60,31 @@ where
     F: Fn(tokio::net::TcpStream) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
+    serve_tokio_on(name, addr, false, serve)
+}
+
+/// [`serve_tokio`] on a runtime with tokio's timer driver too, for a peer whose
+/// streams arm timers by default (sockudo-ws: its heartbeat); the others run
+/// without it.
+pub fn serve_tokio_timed<F, Fut>(name: &str, addr: SocketAddr, serve: F) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    serve_tokio_on(name, addr, true, serve)
+}
+
+fn serve_tokio_on<F, Fut>(name: &str, addr: SocketAddr, time: bool, serve: F) -> std::io::Result<()>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_io();
+    if time {
+        builder.enable_time();
+    }
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("{name} echo on {addr}");
